@@ -1,0 +1,15 @@
+"""dlpde: neural-network PDE solvers (PINN, Deep Ritz, DGM, Deep BSDE, mean-field games), each checked against
+classical references (finite elements, finite differences, closed forms, quadrature, Monte Carlo)."""
+from __future__ import annotations
+
+import logging
+
+__version__ = "0.1.0"
+
+from dlpde import problems  # noqa: E402
+from dlpde.api import load, solve  # noqa: E402
+from dlpde.solution import Solution  # noqa: E402
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = ["solve", "load", "problems", "Solution", "__version__"]

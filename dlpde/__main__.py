@@ -1,0 +1,3 @@
+from dlpde.cli import main
+
+raise SystemExit(main())

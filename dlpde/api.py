@@ -1,0 +1,54 @@
+"""The entry points: ``solve`` and ``load``."""
+from __future__ import annotations
+
+import logging
+
+from dlpde.problems import Problem, get_case
+from dlpde.settings import SolveSettings
+from dlpde.solution import Solution
+from dlpde.solvers import get_solver
+
+log = logging.getLogger(__name__)
+
+
+def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = None, **settings) -> Solution:
+    """Solve ``problem`` (a Problem, or the name of a case) with ``solver``.
+
+    Keyword settings (all optional) are those of ``dlpde.settings.SolveSettings`` — steps, batch, width, depth,
+    activation, lr, lbfgs_steps, seed, device, dtype, derivative, ... — over the case's own defaults; names a
+    solver does not know are refused. Returns a ``Solution``; check ``solution.status``.
+    """
+    defaults: dict = {}
+    if isinstance(problem, str):
+        case = get_case(problem)
+        problem = case.make(dim)
+    elif dim is not None:
+        raise ValueError("dim is only for case names; a Problem object already has its dimension")
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a dlpde Problem or a case name, got {type(problem).__name__}")
+    from dlpde.problems import CASES
+    case = CASES.get(problem.case)
+    if case is not None:
+        defaults = dict(case.defaults)
+        defaults = {**defaults, **defaults.pop(solver, {})} if isinstance(defaults.get(solver), dict) else defaults
+        defaults = {k: v for k, v in defaults.items() if not isinstance(v, dict)}
+    s = get_solver(solver)
+    why = s.refusal(problem)
+    if why:
+        from dlpde.solvers import SOLVERS
+        fits = [n for n, other in SOLVERS.items() if not other.refusal(problem)]
+        raise ValueError(f"solver {solver!r} cannot solve {problem.case}: {why}; solvers that apply: {fits}")
+    settings_obj = SolveSettings.from_kwargs(defaults, **settings)
+    allowed = set(getattr(s, "options", ()))
+    unknown = sorted(set(settings_obj.options) - allowed)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown} for solver {solver!r}; "
+                         f"see dlpde.settings.SolveSettings{' or options ' + str(sorted(allowed)) if allowed else ''}")
+    log.info("solving %s (dim %d) with %s", problem.case, problem.dim, solver)
+    return s.run(problem, settings_obj)
+
+
+def load(path, *, device: str = "cpu") -> Solution:
+    """Load a solution saved with ``Solution.save`` (plain HDF5, no pickle)."""
+    from dlpde.io.hdf5 import load_solution
+    return load_solution(path, device=device)

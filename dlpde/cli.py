@@ -1,0 +1,146 @@
+"""Command line: ``dlpde cases``, ``dlpde solve CASE --solver S [...]``, ``dlpde info FILE``.
+
+Bad input gets one line on stderr saying what would work and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {v}")
+        return v
+    return parse
+
+
+def _nonneg_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 or more, got {v}")
+        return v
+    return parse
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive finite number, got {text}")
+        return v
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dlpde", description="Neural-network PDE solvers checked against classical references.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every log-interval to stderr")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    sub.add_parser("cases", help="list the named cases and the solvers that apply")
+    s = sub.add_parser("solve", help="train a solver on a named case and save the result to HDF5")
+    s.add_argument("case")
+    s.add_argument("--solver", default="pinn")
+    s.add_argument("--dim", type=_positive_int("--dim"))
+    s.add_argument("--steps", type=_positive_int("--steps"))
+    s.add_argument("--batch", type=_positive_int("--batch"))
+    s.add_argument("--boundary-batch", type=_positive_int("--boundary-batch"))
+    s.add_argument("--width", type=_positive_int("--width"))
+    s.add_argument("--depth", type=_positive_int("--depth"))
+    s.add_argument("--activation")
+    s.add_argument("--lr", type=_positive_float("--lr"))
+    s.add_argument("--lbfgs-steps", type=_nonneg_int("--lbfgs-steps"))
+    s.add_argument("--derivative", help="auto | forward | autograd | hutchinson | sdgd")
+    s.add_argument("--seed", type=_nonneg_int("--seed"))
+    s.add_argument("--device", choices=["cpu", "cuda"])
+    s.add_argument("--dtype", choices=["float32", "float64"])
+    s.add_argument("--out", help="output HDF5 file (default: CASE-SOLVER-dDIM.h5)")
+    i = sub.add_parser("info", help="print the attributes of a saved solution file")
+    i.add_argument("file")
+    return p
+
+
+def cmd_cases(args) -> int:
+    from dlpde.problems import CASES
+    width = max(len(n) for n in CASES)
+    print(f"{'case':<{width}}  {'dim':>5}  solvers              description")
+    for c in CASES.values():
+        dim = "fixed" if c.default_dim is None else str(c.default_dim)
+        print(f"{c.name:<{width}}  {dim:>5}  {','.join(c.solvers):<20} {c.description}")
+    return 0
+
+
+def cmd_solve(args) -> int:
+    import dlpde
+    from dlpde.problems import get_case
+
+    case = get_case(args.case)
+    problem = case.make(args.dim)
+    out = Path(args.out or f"{args.case}-{args.solver}-d{problem.dim}.h5")
+    from dlpde.io.atomic import check_writable
+    check_writable(out, overwrite=True)
+    keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "derivative",
+            "seed", "device", "dtype")
+    settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    sol = dlpde.solve(problem, args.solver, **settings)
+    sol.save(out)
+    err = sol.metrics.get("rel_l2_error")
+    err_s = f"{err:.3e}" if err is not None else "n/a"
+    print(f"{args.case} solver={args.solver} dim={problem.dim} steps={sol.steps_done} "
+          f"seconds={sol.wall_time_s:.1f} rel_l2={err_s} status={sol.status} out={out}")
+    if sol.status != "ok":
+        print(f"dlpde: training failed: {sol.message}; the history so far is in {out}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_info(args) -> int:
+    from dlpde.io.hdf5 import read_attrs
+    for k, v in read_attrs(args.file).items():
+        print(f"{k}: {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        if args.command is None:
+            raise UsageError("dlpde: choose a command: cases, solve, info (see `dlpde --help`)")
+        return {"cases": cmd_cases, "solve": cmd_solve, "info": cmd_info}[args.command](args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError) as e:
+        print(f"dlpde: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dlpde: interrupted", file=sys.stderr)
+        return 130

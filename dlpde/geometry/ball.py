@@ -1,0 +1,79 @@
+"""Balls {|x - c| <= r} in any dimension."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from dlpde.geometry.base import Domain
+from dlpde.geometry.sampling import normal, uniform_cube
+
+
+class Ball(Domain):
+    """The closed ball of radius ``radius`` around ``center``.
+
+    Interior points: a uniform direction (normalised Gaussian) times radius·U^{1/d}; boundary: uniform directions.
+    Sobol sampling maps the cube to the ball through the inverse normal CDF (directions) and U^{1/d} (radius).
+    """
+
+    def __init__(self, center: Sequence[float], radius: float = 1.0):
+        c = torch.as_tensor(center, dtype=torch.float64).reshape(-1)
+        if c.numel() == 0 or not torch.all(torch.isfinite(c)):
+            raise ValueError("center must be a non-empty sequence of finite numbers")
+        if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
+            raise ValueError(f"radius must be a positive finite number, got {radius!r}")
+        self.center, self.radius, self.dim = c, float(radius), c.numel()
+
+    @classmethod
+    def unit(cls, dim: int) -> "Ball":
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        return cls([0.0] * dim, 1.0)
+
+    @property
+    def volume(self) -> float:
+        d = self.dim
+        return math.exp(d / 2 * math.log(math.pi) - math.lgamma(d / 2 + 1) + d * math.log(self.radius))
+
+    @property
+    def boundary_measure(self) -> float:
+        return self.dim * self.volume / self.radius
+
+    @property
+    def bounds(self):
+        return self.center - self.radius, self.center + self.radius
+
+    def _directions(self, n, generator, method, device):
+        if method == "sobol":
+            u = uniform_cube(n, self.dim + 1, generator=generator, method="sobol", device=device)
+            g = torch.special.ndtri(u[:, : self.dim].clamp(1e-12, 1 - 1e-12))
+            radial = u[:, self.dim]
+        else:
+            g = normal(n, self.dim, generator=generator, device=device)
+            radial = uniform_cube(n, 1, generator=generator, device=device)[:, 0]
+        return g / g.norm(dim=1, keepdim=True), radial
+
+    def _interior(self, n, *, generator, method, device):
+        direction, u = self._directions(n, generator, method, device)
+        r = self.radius * u.pow(1.0 / self.dim)
+        return self.center.to(device) + r[:, None] * direction
+
+    def _boundary(self, n, *, generator, method, device):
+        direction, _ = self._directions(n, generator, method, device)
+        return self.center.to(device) + self.radius * direction
+
+    def contains(self, x):
+        x = self._check_points(x)
+        return (x - self.center.to(x)).norm(dim=1) <= self.radius * (1 + 1e-12)
+
+    def boundary_normal(self, x):
+        x = self._check_points(x)
+        v = x - self.center.to(x)
+        return v / v.norm(dim=1, keepdim=True)
+
+    def describe(self):
+        return {"type": "Ball", "dim": self.dim, "center": self.center.tolist(), "radius": self.radius}
+
+    def __repr__(self):
+        return f"Ball(dim={self.dim}, radius={self.radius})"

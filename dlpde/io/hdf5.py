@@ -1,0 +1,158 @@
+"""The dlpde HDF5 format: self-describing, no pickle, reloads with ``dlpde.load``.
+
+Layout (format_version 1):
+  /               attributes: format="dlpde-solution", format_version, case, solver, dim, time_dependent,
+                  steps, wall_time_s, status, message, seed, dlpde_version, torch_version, created,
+                  problem_params (JSON), settings (JSON), metrics such as rel_l2_error and max_error,
+                  plus solver-specific attributes (u0, u0_reference, cost_L, ...)
+  /network        one dataset per parameter/buffer (state_dict names); attribute ``architecture`` (JSON)
+  /history        one 1-D dataset per column (step, loss, loss terms, seconds, lr, errors)
+  /evaluation     x (n, dim) [, t (n,)], u (n,) [, u_exact (n,)]
+  /grid           for steady 2-D/3-D problems: points (N, dim), u, u_exact, error (NaN outside the domain)
+  /extra/<name>   solver-specific arrays
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from dlpde.io.atomic import atomic_path, check_writable
+from dlpde.io.xdmf import grid_fields, write_xdmf, xdmf_path
+
+log = logging.getLogger(__name__)
+FORMAT = "dlpde-solution"
+FORMAT_VERSION = 1
+GRID_POINTS = {2: 129, 3: 33}
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=lambda o: repr(o)))
+
+
+def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) -> str:
+    from dlpde import __version__
+
+    path = check_writable(path, overwrite=overwrite)
+    grid = None
+    if (xdmf and solution.problem is not None and not solution.time_dependent and solution.dim in GRID_POINTS
+            and hasattr(solution.problem, "domain")):
+        grid = grid_fields(solution, GRID_POINTS[solution.dim])
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            a = f.attrs
+            a["format"], a["format_version"] = FORMAT, FORMAT_VERSION
+            a["case"], a["solver"], a["dim"] = solution.case, solution.solver, solution.dim
+            a["time_dependent"] = solution.time_dependent
+            a["steps"], a["wall_time_s"] = solution.steps_done, solution.wall_time_s
+            a["status"], a["message"] = solution.status, solution.message
+            a["seed"] = solution.settings.seed
+            a["dlpde_version"], a["torch_version"] = __version__, str(torch.__version__)
+            a["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+            a["problem_params"] = json.dumps(_jsonable(solution.problem_params))
+            a["settings"] = json.dumps(_jsonable(solution.settings.to_dict()))
+            for k, v in {**solution.metrics, **solution.extra}.items():
+                if isinstance(v, np.ndarray) and v.size > 16:
+                    f.create_dataset(f"extra/{k}", data=v)
+                else:
+                    a[k] = v
+            net = f.create_group("network")
+            net.attrs["architecture"] = json.dumps(solution.model.config())
+            for name, t in solution.model.state_dict().items():
+                net.create_dataset(name, data=t.detach().cpu().numpy())
+            hist = f.create_group("history")
+            for k, v in solution.history.columns().items():
+                if v.dtype == object:
+                    hist.create_dataset(k, data=v.astype("S"))
+                else:
+                    hist.create_dataset(k, data=v)
+            ev = f.create_group("evaluation")
+            for k, v in solution.evaluation_arrays().items():
+                ev.create_dataset(k, data=v)
+            if grid is not None:
+                points, _, data = grid
+                g = f.create_group("grid")
+                g.attrs["points_per_axis"] = GRID_POINTS[solution.dim]
+                g.create_dataset("points", data=points)
+                for k, v in data.items():
+                    g.create_dataset(k, data=v)
+    if grid is not None:
+        points, cells, data = grid
+        write_xdmf(xdmf_path(path), points, cells, data, overwrite=True)
+    log.info("saved %s", path)
+    return str(path)
+
+
+def read_attrs(path) -> dict:
+    """The root attributes of a dlpde file, after checking it is one this version can read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {str(path)!r}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or corrupted") from None
+    with f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    if attrs.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a dlpde solution file (no format={FORMAT!r} attribute)")
+    version = int(attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{str(path)!r} has format version {version}, newer than this dlpde reads "
+                         f"({FORMAT_VERSION}); upgrade dlpde")
+    return attrs
+
+
+def load_solution(path, *, device: str = "cpu"):
+    """Rebuild a ``Solution`` from a file written by ``Solution.save``."""
+    from dlpde.nn import build_network
+    from dlpde.problems import CASES
+    from dlpde.settings import SolveSettings
+    from dlpde.solution import Solution
+    from dlpde.training import History
+
+    attrs = read_attrs(path)
+    try:
+        with h5py.File(path, "r") as f:
+            arch = json.loads(f["network"].attrs["architecture"])
+            state = {k: torch.as_tensor(np.asarray(v)) for k, v in f["network"].items()}
+            cols = {k: np.asarray(v) for k, v in f["history"].items()}
+            extra_arrays = {k: np.asarray(v) for k, v in f["extra"].items()} if "extra" in f else {}
+    except (KeyError, OSError, ValueError) as e:
+        raise ValueError(f"{str(path)!r} is damaged or incomplete: {e}") from None
+    model = build_network(arch)
+    dtype = next(iter(state.values())).dtype if state else torch.float32
+    model = model.to(dtype)
+    model.load_state_dict(state)
+    model.to(device)
+    params = json.loads(attrs["problem_params"])
+    settings_dict = json.loads(attrs["settings"])
+    settings_dict["device"] = device
+    settings = SolveSettings(**settings_dict)
+    problem = None
+    case = attrs["case"]
+    if case in CASES:
+        try:
+            problem = CASES[case].make(**params) if CASES[case].default_dim is not None else CASES[case].make()
+        except (ValueError, TypeError) as e:
+            log.warning("could not rebuild problem %s(%s): %s", case, params, e)
+    known = {"format", "format_version", "case", "solver", "dim", "time_dependent", "steps", "wall_time_s",
+             "status", "message", "seed", "dlpde_version", "torch_version", "created", "problem_params", "settings"}
+    metric_keys = ("rel_l2_error", "max_error")
+    metrics = {k: _plain(v) for k, v in attrs.items() if k in metric_keys}
+    extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metric_keys}
+    extra.update(extra_arrays)
+    return Solution(problem=problem, model=model, solver=attrs["solver"], settings=settings,
+                    history=History.from_columns(cols), status=attrs["status"], message=attrs["message"],
+                    wall_time_s=float(attrs["wall_time_s"]), steps_done=int(attrs["steps"]), case=case,
+                    problem_params=params, dim=int(attrs["dim"]), time_dependent=bool(attrs["time_dependent"]),
+                    metrics=metrics, extra=extra)
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v

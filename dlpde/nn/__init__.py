@@ -1,0 +1,26 @@
+"""Networks. Each has ``forward(x)`` and ``config()`` (a JSON-able dict with its ``type``); those with
+``forward_jet`` give value, gradient and Laplacian in one pass (the forward Laplacian)."""
+from __future__ import annotations
+
+from torch import nn
+
+from dlpde.nn.activations import ACTIVATIONS, get_activation
+from dlpde.nn.jet import Jet
+from dlpde.nn.mlp import MLP
+
+NETWORKS: dict[str, type[nn.Module]] = {"MLP": MLP}
+
+
+def build_network(config: dict) -> nn.Module:
+    """Rebuild a network from its ``config()`` dict (the inverse of ``net.config()``), weights untrained."""
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in NETWORKS:
+        raise ValueError(f"unknown network type {kind!r}; known types: {sorted(NETWORKS)}")
+    cls = NETWORKS[kind]
+    if hasattr(cls, "from_config"):
+        return cls.from_config(config)
+    return cls(**config)
+
+
+__all__ = ["MLP", "Jet", "ACTIVATIONS", "get_activation", "NETWORKS", "build_network"]

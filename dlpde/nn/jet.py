@@ -1,0 +1,58 @@
+"""Second-order forward jets: the data the forward Laplacian carries through a network.
+
+A jet of a field h(x) at a batch of points holds
+    value  (n, m)      h(x)
+    tangent (n, k, m)  the directional derivatives ∂_{v_j} h for k directions v_j
+    second (n, m)      Σ_j c_j ∂²_{v_j} h, a weighted sum of directional second derivatives.
+With the identity directions and unit weights, ``tangent`` is the Jacobian and ``second`` the Laplacian
+(Li et al., "A computational framework for neural network-based variational Monte Carlo with Forward
+Laplacian", Nature Machine Intelligence 2024). With Rademacher directions and weights 1/k, ``second`` is the
+Hutchinson estimate of the Laplacian; with columns of σ it is Tr(σσᵀ Hess h).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from dlpde.nn.activations import Activation
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Jet:
+    value: Tensor
+    tangent: Tensor
+    second: Tensor
+    weights: Tensor | None  # (k,) the c_j; None means all ones (the exact Laplacian), which skips a product
+
+    @classmethod
+    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | None = None) -> "Jet":
+        """The jet of the identity map x ↦ x: tangents are the directions themselves, second derivative zero."""
+        n = x.shape[0]
+        if directions.ndim == 2:
+            directions = directions.unsqueeze(0).expand(n, -1, -1)
+        return cls(x, directions.to(x), torch.zeros_like(x), None if weights is None else weights.to(x))
+
+    def linear(self, weight: Tensor, bias: Tensor | None) -> "Jet":
+        """h ↦ h Wᵀ + b: linear maps act on all three parts; the bias only shifts the value."""
+        value = torch.nn.functional.linear(self.value, weight, bias)
+        return Jet(value, self.tangent @ weight.T, self.second @ weight.T, self.weights)
+
+    def affine(self, scale: Tensor, shift: Tensor) -> "Jet":
+        """h ↦ (h - shift) * scale, elementwise."""
+        return Jet((self.value - shift) * scale, self.tangent * scale, self.second * scale, self.weights)
+
+    def activate(self, act: Activation) -> "Jet":
+        """h ↦ φ(h) elementwise: T' = φ'(h) T, S' = φ'(h) S + φ''(h) Σ_j c_j T_j²."""
+        f, d1, d2 = act.all3(self.value)
+        sq = self.tangent * self.tangent
+        weighted_sq = sq.sum(1) if self.weights is None else torch.einsum("nkm,k->nm", sq, self.weights)
+        return Jet(f, d1.unsqueeze(1) * self.tangent, d1 * self.second + d2 * weighted_sq, self.weights)
+
+    def __add__(self, other: "Jet") -> "Jet":
+        return Jet(self.value + other.value, self.tangent + other.tangent, self.second + other.second, self.weights)
+
+    def scale(self, h: float) -> "Jet":
+        return Jet(self.value * h, self.tangent * h, self.second * h, self.weights)

@@ -1,0 +1,64 @@
+"""The named cases: name → factory, default dimension, the solvers that apply, a one-line description."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dlpde.problems import poisson
+from dlpde.problems.base import Problem
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    factory: Callable[..., Problem]
+    solvers: tuple[str, ...]
+    description: str
+    default_dim: int | None = None  # None: the dimension is fixed by the case
+    dims: tuple[int, ...] | None = None  # allowed dimensions (None: any ≥ 1)
+    defaults: dict = field(default_factory=dict)  # suggested solver settings for this case (steps, width, ...)
+
+    def make(self, dim: int | None = None, **params) -> Problem:
+        if dim is not None:
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+                raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            if self.default_dim is None:
+                raise ValueError(f"case {self.name!r} has a fixed dimension; drop --dim")
+            if self.dims is not None and dim not in self.dims:
+                raise ValueError(f"case {self.name!r} supports dim in {self.dims}, got {dim}")
+            params["dim"] = dim
+        accepted = inspect.signature(self.factory).parameters
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise ValueError(f"case {self.name!r} takes parameters {sorted(accepted)}, not {unknown}")
+        return self.factory(**params)
+
+
+_POISSON_SOLVERS = ("pinn",)
+_POISSON = [
+    Case("poisson-2d", poisson.poisson_2d, _POISSON_SOLVERS, "-Δu = 2π² sin(πx)sin(πy) on (0,1)², u = 0",
+         defaults=dict(steps=3000, batch=1024, lr=2e-3, lbfgs_steps=1000, boundary_weight=10.0)),
+    Case("poisson-sin-Nd", poisson.poisson_sin, _POISSON_SOLVERS, "-Δu = π² Σ sin(πx_i) on (0,1)^d",
+         default_dim=5, defaults=dict(steps=4000)),
+    Case("poisson-10d", poisson.poisson_harmonic, _POISSON_SOLVERS,
+         "harmonic u = Σ x_{2k-1}x_{2k} on (0,1)^d (E & Yu 2018)", default_dim=10, defaults=dict(steps=4000)),
+    Case("poisson-100d", poisson.poisson_quadratic, _POISSON_SOLVERS, "-Δu = -2d on (0,1)^d, u = Σ x_i²",
+         default_dim=100, defaults=dict(steps=2000)),
+    Case("poisson-ball-Nd", poisson.poisson_ball, _POISSON_SOLVERS, "-Δu = 1 on the unit ball, u = 0",
+         default_dim=10, defaults=dict(steps=3000)),
+]
+
+CASES: dict[str, Case] = {c.name: c for c in _POISSON}
+
+
+def get_case(name: str) -> Case:
+    try:
+        return CASES[name]
+    except KeyError:
+        raise ValueError(f"unknown case {name!r}; run `dlpde cases` or choose one of {sorted(CASES)}") from None
+
+
+def make(name: str, dim: int | None = None, **params) -> Problem:
+    """Build the named case, e.g. ``make("poisson-sin-Nd", dim=20)``."""
+    return get_case(name).make(dim, **params)

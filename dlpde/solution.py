@@ -1,0 +1,123 @@
+"""A trained solution: evaluate it, measure it against the reference, save it."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlpde.problems import Problem
+from dlpde.settings import SolveSettings
+from dlpde.training import History
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Solution:
+    """u_θ for ``problem``: ``sol(x)`` (steady) or ``sol(t, x)`` (time-dependent), points of shape (n, dim),
+    values of shape (n,). ``status`` is "ok" or "failed" (``message`` says why)."""
+
+    problem: Problem | None
+    model: nn.Module
+    solver: str
+    settings: SolveSettings
+    history: History
+    status: str = "ok"
+    message: str = ""
+    wall_time_s: float = math.nan
+    steps_done: int = 0
+    case: str = "custom"
+    problem_params: dict = field(default_factory=dict)
+    dim: int = 0
+    time_dependent: bool = False
+    metrics: dict = field(default_factory=dict)  # rel_l2_error, max_error, u0, ... (filled by ``evaluate``)
+    extra: dict = field(default_factory=dict)  # solver-specific attributes saved at the file's root
+
+    # -- evaluation ---------------------------------------------------------------------------------------
+    def _inputs(self, t, x) -> Tensor:
+        if x is None:  # called as sol(x)
+            if self.time_dependent:
+                raise ValueError("this problem is time-dependent: call sol(t, x)")
+            x, t = t, None
+        p = next(self.model.parameters())
+        x = torch.as_tensor(x, dtype=p.dtype, device=p.device)
+        if x.ndim == 1 and self.dim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"points must have shape (n, {self.dim}), got {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("points contain NaN or infinity")
+        if t is not None:
+            t = torch.as_tensor(t, dtype=p.dtype, device=p.device).reshape(-1)
+            if t.numel() == 1:
+                t = t.expand(x.shape[0])
+            if t.shape[0] != x.shape[0]:
+                raise ValueError(f"t must be a scalar or have one entry per point ({x.shape[0]}), got {t.shape[0]}")
+            x = torch.cat([x, t[:, None]], dim=1)
+        return x
+
+    def __call__(self, t, x=None) -> Tensor:
+        with torch.no_grad():
+            return self.model(self._inputs(t, x))[:, 0]
+
+    def value_at(self, t=None, x=None) -> float:
+        """u at one point, as a float (``value_at(x=...)`` or ``value_at(t=..., x=...)``)."""
+        x = torch.as_tensor(x, dtype=torch.float64).reshape(1, -1)
+        return float(self(t, x)[0] if self.time_dependent else self(x)[0])
+
+    def grad(self, t, x=None) -> Tensor:
+        """∇ₓu at the points, shape (n, dim)."""
+        inp = self._inputs(t, x).detach().requires_grad_(True)
+        u = self.model(inp)[:, 0]
+        (g,) = torch.autograd.grad(u.sum(), inp)
+        return g[:, : self.dim]
+
+    def errors(self, n: int | None = None, seed: int = 12345) -> dict[str, float]:
+        """Relative L2 and max error against the exact solution on fresh uniform samples of the domain."""
+        if self.problem is None or not self.problem.has_exact:
+            return {}
+        n = n or self.settings.eval_points
+        g = torch.Generator().manual_seed(seed)
+        x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
+        p = next(self.model.parameters())
+        with torch.no_grad():
+            u = self.model(x.to(p)).double().cpu()[:, 0]
+        exact = self.problem.exact(x).double()
+        diff = u - exact
+        return {"rel_l2_error": float(diff.norm() / exact.norm().clamp_min(1e-300)),
+                "max_error": float(diff.abs().max())}
+
+    def evaluate(self) -> dict[str, float]:
+        self.metrics.update(self.errors())
+        return self.metrics
+
+    # -- files --------------------------------------------------------------------------------------------
+    def save(self, path, *, overwrite: bool = True, xdmf: bool = True) -> str:
+        """Write an HDF5 file (and for d = 2, 3 an XDMF sidecar); returns the path. See README "File layout"."""
+        from dlpde.io.hdf5 import save_solution
+        return save_solution(self, path, overwrite=overwrite, xdmf=xdmf)
+
+    def summary(self) -> str:
+        err = self.metrics.get("rel_l2_error")
+        err_s = f"rel_l2={err:.3e}" if err is not None and math.isfinite(err) else "rel_l2=n/a"
+        return (f"case={self.case} solver={self.solver} dim={self.dim} steps={self.steps_done} "
+                f"seconds={self.wall_time_s:.1f} {err_s} status={self.status}")
+
+    def evaluation_arrays(self, n: int = 2000, seed: int = 777) -> dict[str, np.ndarray]:
+        """Points (and times) with u and, where known, the exact u: what the file's /evaluation group holds."""
+        if self.problem is None:
+            return {}
+        g = torch.Generator().manual_seed(seed)
+        x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
+        p = next(self.model.parameters())
+        with torch.no_grad():
+            u = self.model(x.to(p))[:, 0].double().cpu().numpy()
+        out = {"x": x[:, : self.dim].numpy(), "u": u}
+        if self.time_dependent:
+            out["t"] = x[:, -1].numpy()
+        if self.problem.has_exact:
+            out["u_exact"] = self.problem.exact(x).double().numpy()
+        return out

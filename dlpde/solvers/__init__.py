@@ -1,0 +1,17 @@
+"""Solvers by name. ``get_solver(name)`` raises a ValueError listing the valid names."""
+from __future__ import annotations
+
+from dlpde.solvers.base import Solver
+from dlpde.solvers.pinn import PINN
+
+SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(),)}
+
+
+def get_solver(name: str) -> Solver:
+    try:
+        return SOLVERS[name]
+    except KeyError:
+        raise ValueError(f"unknown solver {name!r}; choose one of {sorted(SOLVERS)}") from None
+
+
+__all__ = ["Solver", "SOLVERS", "get_solver"]

@@ -1,0 +1,55 @@
+"""What a solver is: which loss on which samples. The training loop is shared (``dlpde.training.Trainer``)."""
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from dlpde.problems import Problem
+from dlpde.settings import SolveSettings
+from dlpde.solution import Solution
+from dlpde.training import Trainer
+from dlpde.training.trainer import Objective
+
+log = logging.getLogger(__name__)
+
+
+def init_model(build, seed: int) -> nn.Module:
+    """Build a network with weights drawn from ``seed`` without touching torch's global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+class Solver:
+    """Subclasses set ``name`` and ``description`` and implement ``refusal`` and ``run`` (or, for solvers that
+    train one network on an ``Objective``, ``build_model`` and ``objective`` and inherit ``run``)."""
+
+    name: str = ""
+    description: str = ""
+
+    def refusal(self, problem: Problem) -> str:
+        """Why this solver cannot solve ``problem`` ("" when it can)."""
+        return ""
+
+    def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
+        raise NotImplementedError
+
+    def objective(self, problem: Problem, model: nn.Module, s: SolveSettings) -> Objective:
+        raise NotImplementedError
+
+    def run(self, problem: Problem, s: SolveSettings) -> Solution:
+        model = init_model(lambda: self.build_model(problem, s), s.seed).to(s.torch_device, s.torch_dtype)
+        objective = self.objective(problem, model, s)
+        solution = Solution(problem=problem, model=model, solver=self.name, settings=s, history=None,
+                            case=problem.case, problem_params=problem.params(), dim=problem.dim,
+                            time_dependent=problem.time_dependent)
+        evaluate = (lambda: solution.errors(min(s.eval_points, 4000))) if problem.has_exact else None
+        result = Trainer(s.train_config(), evaluate=evaluate, label=f"{problem.case}/{self.name}").fit(
+            list(model.parameters()), objective)
+        solution.history, solution.status, solution.message = result.history, result.status, result.message
+        solution.wall_time_s, solution.steps_done = result.wall_time_s, result.steps_done
+        if result.status == "ok":
+            solution.evaluate()
+        return solution

@@ -1,0 +1,51 @@
+"""Every named case with an exact solution satisfies its own residual (float64, autograd derivatives)."""
+import pytest
+import torch
+from torch import nn
+
+from dlpde.derivatives import laplacian
+from dlpde.problems import CASES, make
+
+
+class ExactField(nn.Module):
+    def __init__(self, problem):
+        super().__init__()
+        self.problem = problem
+
+    def forward(self, x):
+        return self.problem.exact(x)[:, None]
+
+
+EXACT_CASES = [name for name, c in CASES.items() if c.make().has_exact]
+
+
+@pytest.mark.parametrize("name", EXACT_CASES)
+def test_exact_solution_satisfies_residual(name):
+    p = make(name)
+    g = torch.Generator().manual_seed(0)
+    x = p.interior_points(200, generator=g, dtype=torch.float64)
+    d = laplacian(ExactField(p), x, method="autograd", dims=p.laplacian_dims)
+    r = p.residual(x, d)
+    assert r.abs().max().item() <= 1e-8 * (1 + d.second.abs().max().item())
+    for c in p.conditions():
+        xb = c.sample(100, generator=g, dtype=torch.float64)
+        assert torch.allclose(c.target(xb), p.exact(xb), atol=1e-12)
+
+
+def test_residual_test_can_fail():
+    p = make("poisson-2d")
+    wrong = make("poisson-sin-Nd", dim=2)
+    x = p.interior_points(50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    d = laplacian(ExactField(wrong), x, method="autograd")
+    assert p.residual(x, d).abs().max() > 1
+
+
+def test_case_parameters_are_checked():
+    with pytest.raises(ValueError, match="fixed dimension"):
+        make("poisson-2d", dim=3)
+    with pytest.raises(ValueError, match="even"):
+        make("poisson-10d", dim=7)
+    with pytest.raises(ValueError, match="unknown case"):
+        make("poisson-99")
+    with pytest.raises(ValueError, match="takes parameters"):
+        CASES["poisson-100d"].make(None, lam=2)
