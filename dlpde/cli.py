@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=["cpu", "cuda"])
     s.add_argument("--dtype", choices=["float32", "float64"])
     s.add_argument("--out", help="output HDF5 file (default: CASE-SOLVER-dDIM.h5)")
+    s.add_argument("--plot", help="also write a PNG figure (solution, reference, difference, error history)")
     i = sub.add_parser("info", help="print the attributes of a saved solution file")
     i.add_argument("file")
     return p
@@ -104,15 +105,21 @@ def cmd_solve(args) -> int:
     out = Path(args.out or f"{args.case}-{args.solver}-d{problem.dim}.h5")
     from dlpde.io.atomic import check_writable
     check_writable(out, overwrite=True)
+    if args.plot:
+        check_writable(args.plot, overwrite=True)
     keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "derivative",
             "seed", "device", "dtype")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     sol = dlpde.solve(problem, args.solver, **settings)
     sol.save(out)
+    if args.plot:
+        from dlpde.plotting import plot_solution
+        plot_solution(sol, args.plot)
     err = sol.metrics.get("rel_l2_error")
     err_s = f"{err:.3e}" if err is not None else "n/a"
     print(f"{args.case} solver={args.solver} dim={problem.dim} steps={sol.steps_done} "
-          f"seconds={sol.wall_time_s:.1f} rel_l2={err_s} status={sol.status} out={out}")
+          f"seconds={sol.wall_time_s:.1f} rel_l2={err_s} status={sol.status} out={out}"
+          + (f" plot={args.plot}" if args.plot else ""))
     if sol.status != "ok":
         print(f"dlpde: training failed: {sol.message}; the history so far is in {out}", file=sys.stderr)
         return 1

@@ -4,6 +4,11 @@
 * ``slit_mesh(h)``: (-1, 1)^2 minus the slit [0, 1) x {0}; the vertices on the slit are duplicated (the tip at the
   origin is shared), so the upper and lower sides of the slit are separate boundary facets;
 * ``lshape_mesh(h)``: (-1, 1)^2 minus [0, 1)^2;
+* both take ``grading``: the grid vertices x are moved to x |x|_inf^(grading - 1), which keeps the square, the slit and
+  the removed quadrant in place and makes cells near the singular corner at the origin smaller (local size about
+  h (|x|_inf)^(1 - 1/grading)). Uniform refinement keeps this grading, so a finite element reference on it converges
+  much faster: with P2 the slit reaches a relative change of 1e-4 with 66 thousand unknowns at grading 3, while the
+  uniform mesh still changes by 4.5e-4 at a million (the r^(1/2) singularity limits uniform meshes to O(h) in L2).
 * ``unit_cube_mesh(h)``: (0, 1)^3 cut into cubes, each cut into 6 tetrahedra around its main diagonal (Kuhn), which
   is conforming because every cube is cut the same way;
 * ``disk_with_hole_mesh(h, r_in, r_out)``: an unstructured Delaunay triangulation of concentric rings of points
@@ -48,6 +53,29 @@ def _grid_triangles(n: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarra
     return points, cells
 
 
+def _grade(points: np.ndarray, cells: np.ndarray, grading: float) -> np.ndarray:
+    """Move grid points of [-1, 1]^2 to x |x|_inf^(grading - 1) (grading >= 1; 1 leaves them in place)."""
+    if grading == 1:
+        return points
+    rho = np.abs(points).max(axis=1)
+    moved = points * np.where(rho > 0, rho, 1.0)[:, None] ** (grading - 1)
+    v = moved[cells]
+    before = points[cells]
+    sign = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]) * np.cross(before[:, 1] - before[:, 0],
+                                                                    before[:, 2] - before[:, 0])
+    if np.any(sign <= 0):
+        raise ValueError(f"grading={grading} folds cells over; use a smaller grading or a smaller h")
+    return moved
+
+
+def _grid_size(h: float, grading: float) -> int:
+    """Grid intervals per half side so that the largest leg after grading is about h (the map stretches by
+    ``grading`` at the outer boundary)."""
+    if isinstance(grading, bool) or not isinstance(grading, (int, float)) or not (1 <= grading <= 6):
+        raise ValueError(f"grading must be a number in [1, 6] (1: uniform mesh), got {grading!r}")
+    return math.ceil(grading / h - 1e-9)
+
+
 def square_mesh(h: float, lo: float = -1.0, hi: float = 1.0) -> Any:
     """Structured triangle mesh of the square (lo, hi)^2 with legs of length about h (at most h)."""
     h = _check_h(h, hi - lo)
@@ -55,24 +83,25 @@ def square_mesh(h: float, lo: float = -1.0, hi: float = 1.0) -> Any:
     return _meshio(points, cells, "triangle")
 
 
-def lshape_mesh(h: float) -> Any:
-    """Triangle mesh of the L-shape (-1, 1)^2 minus [0, 1)^2 (the re-entrant corner at the origin is a vertex)."""
+def lshape_mesh(h: float, *, grading: float = 1.0) -> Any:
+    """Triangle mesh of the L-shape (-1, 1)^2 minus [0, 1)^2 (the re-entrant corner at the origin is a vertex),
+    largest leg about h, optionally graded towards the corner (``grading`` 2 or 3 for finite element references)."""
     h = _check_h(h, 1.0)
-    points, cells = _grid_triangles(2 * math.ceil(1 / h - 1e-9), -1.0, 1.0)
+    points, cells = _grid_triangles(2 * _grid_size(h, grading), -1.0, 1.0)
     centroid = points[cells].mean(axis=1)
-    keep = ~((centroid[:, 0] > 0) & (centroid[:, 1] > 0))
-    return _meshio(points, cells[keep], "triangle")
+    cells = cells[~((centroid[:, 0] > 0) & (centroid[:, 1] > 0))]
+    return _meshio(_grade(points, cells, grading), cells, "triangle")
 
 
-def slit_mesh(h: float) -> Any:
-    """Triangle mesh of the slit square (-1, 1)^2 minus [0, 1) x {0}.
+def slit_mesh(h: float, *, grading: float = 1.0) -> Any:
+    """Triangle mesh of the slit square (-1, 1)^2 minus [0, 1) x {0}, largest leg about h.
 
-    The vertices on the slit with x > 0 (up to the outer corner (1, 0)) are duplicated and the cells below the slit use
+    The vertices on the slit with x > 0 (up to the outer point (1, 0)) are duplicated and the cells below the slit use
     the copies, so the slit has an upper and a lower side, each a chain of boundary edges; the tip at the origin is
-    one vertex shared by both sides.
+    one vertex shared by both sides. ``grading`` > 1 refines towards the tip (3 is a good choice for P2 references).
     """
     h = _check_h(h, 1.0)
-    points, cells = _grid_triangles(2 * math.ceil(1 / h - 1e-9), -1.0, 1.0)
+    points, cells = _grid_triangles(2 * _grid_size(h, grading), -1.0, 1.0)
     on_slit = np.flatnonzero((points[:, 1] == 0.0) & (points[:, 0] > 1e-12))
     copy = np.arange(len(points))
     copy[on_slit] = len(points) + np.arange(on_slit.size)
@@ -80,7 +109,7 @@ def slit_mesh(h: float) -> Any:
     below = points[cells].mean(axis=1)[:, 1] < 0
     cells = cells.copy()
     cells[below] = copy[cells[below]]
-    return _meshio(points, cells, "triangle")
+    return _meshio(_grade(points, cells, grading), cells, "triangle")
 
 
 def unit_cube_mesh(h: float) -> Any:

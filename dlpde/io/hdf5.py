@@ -138,7 +138,7 @@ def load_solution(path, *, device: str = "cpu"):
     case = attrs["case"]
     if case in CASES:
         try:
-            problem = CASES[case].make(**params) if CASES[case].default_dim is not None else CASES[case].make()
+            problem = CASES[case].rebuild(params)
         except (ValueError, TypeError) as e:
             log.warning("could not rebuild problem %s(%s): %s", case, params, e)
     known = {"format", "format_version", "case", "solver", "dim", "time_dependent", "steps", "wall_time_s",

@@ -19,6 +19,12 @@ class Case:
     dims: tuple[int, ...] | None = None  # allowed dimensions (None: any ≥ 1)
     defaults: dict = field(default_factory=dict)  # suggested solver settings for this case (steps, width, ...)
 
+    def rebuild(self, params: dict) -> Problem:
+        """The problem saved as ``problem.params()`` (e.g. in a result file)."""
+        params = dict(params)
+        dim = params.pop("dim", None)
+        return self.make(dim if self.default_dim is not None else None, **params)
+
     def make(self, dim: int | None = None, **params) -> Problem:
         if dim is not None:
             if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
@@ -35,7 +41,7 @@ class Case:
         return self.factory(**params)
 
 
-_POISSON_SOLVERS = ("pinn",)
+_POISSON_SOLVERS = ("pinn", "ritz", "dgm")
 _POISSON = [
     Case("poisson-2d", poisson.poisson_2d, _POISSON_SOLVERS, "-Δu = 2π² sin(πx)sin(πy) on (0,1)², u = 0",
          defaults=dict(steps=3000, batch=1024, lr=2e-3, lbfgs_steps=1000, boundary_weight=10.0)),
@@ -49,7 +55,13 @@ _POISSON = [
          default_dim=10, defaults=dict(steps=3000)),
 ]
 
-CASES: dict[str, Case] = {c.name: c for c in _POISSON}
+def _all_cases() -> list[Case]:
+    """Every case family contributes its list here (one import per family module)."""
+    cases = list(_POISSON)
+    return cases
+
+
+CASES: dict[str, Case] = {c.name: c for c in _all_cases()}
 
 
 def get_case(name: str) -> Case:

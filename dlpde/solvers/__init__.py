@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dlpde.solvers.base import Solver
+from dlpde.solvers.dgm import DGM
 from dlpde.solvers.pinn import PINN
+from dlpde.solvers.ritz import DeepRitz
 
-SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(),)}
+SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(), DeepRitz(), DGM())}
 
 
 def get_solver(name: str) -> Solver:

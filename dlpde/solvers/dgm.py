@@ -1,0 +1,39 @@
+"""The Deep Galerkin Method (Sirignano & Spiliopoulos, "DGM: A deep learning algorithm for solving partial
+differential equations", J. Comput. Phys. 375, 2018).
+
+Loss = mean residual² at interior points + ``boundary_weight`` · Σ mean (u − g)² over each boundary/initial/
+terminal condition, with the points drawn afresh at every step (the paper's Algorithm 1: a stochastic gradient
+method on the integral form of the loss). The network is the paper's gated DGM network (``dlpde.nn.DGMNet``;
+``depth`` = number of DGM layers). The residual's Laplacian comes from the shared derivative engine: the forward
+Laplacian through the gates (exact) by default, or the unbiased stochastic estimators (``derivative=
+"hutchinson"`` or ``"sdgd"`` with ``probes`` directions) in high dimension.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from dlpde.nn import DGMNet
+from dlpde.problems import Problem
+from dlpde.settings import SolveSettings
+from dlpde.solvers.base import Solver
+from dlpde.solvers.pinn import PINN, StrongFormObjective
+
+
+class DGM(Solver):
+    name = "dgm"
+    description = "Deep Galerkin: gated DGM network, residual on fresh samples every step (Sirignano & " \
+                  "Spiliopoulos 2018)"
+
+    def refusal(self, problem: Problem) -> str:
+        return PINN().refusal(problem)
+
+    def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
+        shift, scale = getattr(problem, "input_normalization", lambda: (None, None))()
+        return DGMNet(problem.input_dim, 1, width=s.width, layers=s.depth, activation=s.activation,
+                      input_shift=shift, input_scale=scale)
+
+    def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
+        if s.resample_every != 1:
+            raise ValueError(f"DGM draws fresh points at every step; resample_every must be 1, "
+                             f"got {s.resample_every}")
+        return StrongFormObjective(problem, model, s)
