@@ -19,6 +19,9 @@ def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = Non
     solver does not know are refused. Returns a ``Solution``; check ``solution.status``.
     """
     defaults: dict = {}
+    check_dim(dim)
+    if not isinstance(solver, str):
+        raise TypeError(f"solver must be a solver name (str), got {type(solver).__name__}")
     if isinstance(problem, str):
         case = get_case(problem)
         problem = case.make(dim)
@@ -44,8 +47,21 @@ def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = Non
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown} for solver {solver!r}; "
                          f"see dlpde.settings.SolveSettings{' or options ' + str(sorted(allowed)) if allowed else ''}")
+    from dlpde import distributed
+    settings_obj.device = distributed.setup(settings_obj.device)  # under torchrun: join the group, cuda:LOCAL_RANK
     log.info("solving %s (dim %d) with %s", problem.case, problem.dim, solver)
     return s.run(problem, settings_obj)
+
+
+def check_dim(dim) -> None:
+    """Refuse a dimension that is not a whole number in [1, MAX_DIM] before anything is built."""
+    from dlpde.settings import MAX_DIM
+    if dim is None:
+        return
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim must be a whole number, got {type(dim).__name__} {dim!r}")
+    if not 1 <= dim <= MAX_DIM:
+        raise ValueError(f"dim must lie in [1, {MAX_DIM:,}], got {dim:,}")
 
 
 def load(path, *, device: str = "cpu") -> Solution:

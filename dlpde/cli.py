@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", choices=["float32", "float64"])
     s.add_argument("--out", help="output HDF5 file (default: CASE-SOLVER-dDIM.h5)")
     s.add_argument("--plot", help="also write a PNG figure (solution, reference, difference, error history)")
+    s.add_argument("--log-every", type=_positive_int("--log-every"), help="steps between history rows")
+    s.add_argument("--checkpoint-every", type=_nonneg_int("--checkpoint-every"),
+                   help="write a checkpoint every K steps (default 0: only on Ctrl-C)")
+    s.add_argument("--checkpoint", help="checkpoint file (default: the --out name with .ckpt.h5)")
+    s.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint at its step (same settings)")
+    s.add_argument("--max-rollbacks", type=_nonneg_int("--max-rollbacks"),
+                   help="divergence guard: rollbacks with the learning rate halved before giving up (default 3)")
     i = sub.add_parser("info", help="print the attributes of a saved solution file")
     i.add_argument("file")
     return p
@@ -96,21 +103,48 @@ def cmd_cases(args) -> int:
     return 0
 
 
+def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | None) -> None:
+    """Every path is checked before training, so that bad ones cost nothing and no good file is touched:
+    the output may only replace an earlier dlpde result, the plot an earlier PNG, the checkpoint a checkpoint."""
+    from dlpde.io.hdf5 import check_output
+    from dlpde.training import checkpoint as ckpt
+    check_output(out)
+    if plot:
+        from dlpde.io.atomic import check_writable
+        p = check_writable(plot, overwrite=True)
+        if p.exists() and p.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+            raise ValueError(f"{plot!r} exists and is not a PNG image; choose another --plot file or remove it")
+    ckpt.check_target(checkpoint)
+    if resume is not None:
+        ckpt.read_attrs(resume)
+    written = [Path(p).resolve() for p in (out, plot, checkpoint) if p]
+    if len(set(written)) < len(written) or (resume and Path(resume).resolve() in written[:-1]):
+        raise ValueError("--out, --plot and --checkpoint must name different files, and --resume may only name "
+                         "the checkpoint file")
+
+
 def cmd_solve(args) -> int:
     import dlpde
+    from dlpde import distributed
+    from dlpde.api import check_dim
     from dlpde.problems import get_case
 
+    check_dim(args.dim)
     case = get_case(args.case)
     problem = case.make(args.dim)
     out = Path(args.out or f"{args.case}-{args.solver}-d{problem.dim}.h5")
-    from dlpde.io.atomic import check_writable
-    check_writable(out, overwrite=True)
-    if args.plot:
-        check_writable(args.plot, overwrite=True)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(
+        (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")
+    _check_paths(out, args.plot, checkpoint, args.resume)
     keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "derivative",
-            "seed", "device", "dtype")
+            "seed", "device", "dtype", "log_every", "checkpoint_every", "resume", "max_rollbacks")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    sol = dlpde.solve(problem, args.solver, **settings)
+    sol = dlpde.solve(problem, args.solver, checkpoint_path=str(checkpoint), **settings)
+    if not distributed.is_main():  # under torchrun only rank 0 writes and prints
+        return 0 if sol.status == "ok" else (130 if sol.status == "interrupted" else 1)
+    if sol.status == "interrupted":
+        print(f"dlpde: {sol.message}", file=sys.stderr)
+        return 130
     sol.save(out)
     if args.plot:
         from dlpde.plotting import plot_solution
@@ -134,10 +168,14 @@ def cmd_info(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dlpde import distributed
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+        launch = distributed.launch_from_env()
+        quiet = launch is not None and launch.rank > 0  # under torchrun, only rank 0 speaks
+        logging.basicConfig(level=logging.ERROR if quiet else logging.INFO if args.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
         if args.command is None:
             raise UsageError("dlpde: choose a command: cases, solve, info (see `dlpde --help`)")
@@ -148,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as e:
         print(f"dlpde: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # a path the checks could not foresee (a disk that filled up, permissions changed)
+        print(f"dlpde: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("dlpde: out of memory; lower --batch, --width or --dim", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as e:  # torch's allocators report exhausted memory as RuntimeError
+        if "out of memory" not in str(e) and "can't allocate memory" not in str(e):
+            raise
+        print(f"dlpde: out of memory ({str(e).splitlines()[0][:200]}); lower --batch, --width or --dim",
+              file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("dlpde: interrupted", file=sys.stderr)
         return 130
+    finally:
+        distributed.teardown()

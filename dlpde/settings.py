@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
@@ -9,6 +10,11 @@ import torch
 from dlpde.training import TrainConfig
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MAX_DIM = 1_000_000  # larger dimensions are refused up front (a Box of 10⁹ corners alone is 8 GB)
+MAX_SEED = 2**32 - 1
+# upper bounds that keep a typo (--batch 10000000000) from exhausting memory before any check could run
+LIMITS = {"batch": 10**8, "boundary_batch": 10**8, "eval_points": 10**8, "width": 2**16, "depth": 1000,
+          "probes": 10**6}
 
 
 @dataclass
@@ -35,15 +41,27 @@ class SolveSettings:
     eval_every: int = 500
     eval_points: int = 10_000
     progress: bool | None = None
+    checkpoint_every: int = 0  # write a checkpoint every k steps (0: only on Ctrl-C, when checkpoint_path is set)
+    checkpoint_path: str | None = None  # checkpoint file (periodic, on Ctrl-C); None: no checkpoints
+    resume: str | None = None  # continue from this checkpoint at its step
+    max_rollbacks: int = 3  # divergence guard: rollbacks with the lr halved before training stops
     options: dict = field(default_factory=dict)  # solver-specific extras
 
     def __post_init__(self):
+        for name in ("activation", "schedule", "derivative", "sampling", "device", "dtype"):
+            v = getattr(self, name)
+            if not isinstance(v, (str, torch.device)) or (name != "device" and not isinstance(v, str)):
+                raise TypeError(f"{name} must be a string, got {type(v).__name__} {v!r}")
+        if not isinstance(self.options, dict):
+            raise TypeError(f"options must be a dict of solver-specific settings, got {type(self.options).__name__}")
         for name in ("batch", "boundary_batch", "width", "depth", "probes", "eval_points"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+            if v > LIMITS[name]:
+                raise ValueError(f"{name} must be at most {LIMITS[name]:,}, got {v:,}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
         if not (isinstance(self.boundary_weight, (int, float)) and math.isfinite(self.boundary_weight)
                 and self.boundary_weight >= 0):
             raise ValueError(f"boundary_weight must be a non-negative number, got {self.boundary_weight!r}")
@@ -58,10 +76,12 @@ class SolveSettings:
         get_activation(self.activation)
         self.train_config()  # validates the training fields
         dev = str(self.device)
-        if not (dev == "cpu" or dev.startswith("cuda")):
+        if not re.fullmatch(r"cpu|cuda(:\d{1,4})?", dev):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {dev!r}")
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible to torch; use --device cpu")
+        if dev.startswith("cuda:") and int(dev[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"device {dev!r} does not exist: {torch.cuda.device_count()} GPU(s) are visible")
 
     @classmethod
     def from_kwargs(cls, defaults: dict | None = None, **kwargs) -> "SolveSettings":
@@ -80,16 +100,30 @@ class SolveSettings:
     def torch_device(self) -> torch.device:
         return torch.device(self.device)
 
-    def generator(self, offset: int = 0) -> torch.Generator:
-        """A generator on the training device seeded from ``seed`` (``offset`` gives independent streams)."""
+    def generator(self, offset: int = 0, *, rank: int | None = None) -> torch.Generator:
+        """A generator on the training device seeded from ``seed`` (``offset`` gives independent streams).
+        Under torchrun each process gets its own stream (``rank``: default this process's rank; rank 0 draws what
+        a single process draws), see ``dlpde.distributed.stream_seed``."""
+        from dlpde import distributed
         g = torch.Generator(device=self.torch_device)
-        g.manual_seed(self.seed * 1_000_003 + offset)
+        g.manual_seed(distributed.stream_seed(self.seed, offset, distributed.rank() if rank is None else rank))
         return g
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(steps=self.steps, lr=self.lr, schedule=self.schedule, lr_final_ratio=self.lr_final_ratio,
                            lbfgs_steps=self.lbfgs_steps, resample_every=self.resample_every,
-                           log_every=self.log_every, eval_every=self.eval_every, progress=self.progress)
+                           log_every=self.log_every, eval_every=self.eval_every, progress=self.progress,
+                           checkpoint_every=self.checkpoint_every, checkpoint_path=self.checkpoint_path,
+                           resume=self.resume, max_rollbacks=self.max_rollbacks, fingerprint=self.fingerprint())
+
+    def fingerprint(self) -> str:
+        """JSON of the settings that shape the training trajectory; a resumed run must match its checkpoint's."""
+        import json
+        keys = ("batch", "boundary_batch", "width", "depth", "activation", "boundary_weight", "derivative", "probes",
+                "sampling", "seed", "dtype")
+        d = {k: getattr(self, k) for k in keys}
+        d["options"] = self.options
+        return json.dumps(d, sort_keys=True, default=repr)
 
     def to_dict(self) -> dict:
         return asdict(self)

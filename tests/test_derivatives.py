@@ -64,3 +64,18 @@ def test_stochastic_laplacian_is_unbiased(method):
 def test_bad_method_is_refused():
     with pytest.raises(ValueError, match="unknown derivative method"):
         laplacian(net(2, "tanh"), torch.rand(3, 2, dtype=torch.float64), method="magic")
+
+
+def test_mlp_shared_direction_fast_path_equals_general_path():
+    from dlpde.nn import Jet
+
+    model = init_model(lambda: MLP(7, width=16, depth=3, input_shift=[0.5] * 7, input_scale=[2.0] * 7), 0).double()
+    x = torch.rand(11, 7, dtype=torch.float64)
+    v = torch.randn(4, 7, dtype=torch.float64)
+    w = torch.rand(4, dtype=torch.float64)
+    shared = Jet.seed(x, v, w)
+    assert shared.tangent.stride(0) == 0
+    general = Jet(x, v.expand(11, -1, -1).clone(), torch.zeros_like(x), w)
+    a, b = model.forward_jet(shared), model.forward_jet(general)
+    for p, q in ((a.value, b.value), (a.tangent, b.tangent), (a.second, b.second)):
+        assert torch.allclose(p, q, atol=1e-12, rtol=0)

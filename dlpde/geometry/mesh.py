@@ -10,9 +10,9 @@ Sampling is exact for the polygonal/polyhedral domain the mesh covers:
   chosen by length/area and a point is drawn uniformly on it the same way.
 
 Samples are drawn on the generator's device and moved to the requested device; the mesh arrays are cached per device,
-so the training loop never goes through numpy. ``contains`` and ``boundary_normal`` are geometric queries that run in
-numpy/scipy (k-d tree over cell or facet centroids, then an exact barycentric or distance test) and return tensors on the
-points' device.
+so the training loop never goes through numpy. ``contains`` and ``boundary_normal`` are geometric queries that run
+in numpy/scipy (k-d tree over cell or facet centroids, then an exact barycentric or distance test) and return tensors
+on the points' device.
 
 A cut such as a slit is represented by duplicated vertices: the two sides of the slit are then distinct boundary facets.
 On such a cut the outward normal at a point is ambiguous (the two sides coincide geometrically); ``boundary_normal``
@@ -114,7 +114,7 @@ class SimplexLocator:
         self._chunk = chunk
         self._lo, self._hi = self.points.min(axis=0), self.points.max(axis=0)
 
-    def _barycentric(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    def barycentric(self, x: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Barycentric coordinates (..., d+1) of x (..., d) in cells ``cand`` (...)."""
         lam = np.einsum("...ij,...j->...i", self._inverse[cand], x - self._origin[cand])
         return np.concatenate([1.0 - lam.sum(axis=-1, keepdims=True), lam], axis=-1)
@@ -132,7 +132,7 @@ class SimplexLocator:
             idx = todo[start:start + self._chunk]
             _, cand = self._tree.query(x[idx], k=self._k)
             cand = cand.reshape(idx.size, -1)
-            lam = self._barycentric(x[idx, None, :], cand)
+            lam = self.barycentric(x[idx, None, :], cand)
             score = lam.min(axis=-1)
             best = score.argmax(axis=1)
             ok = score[np.arange(idx.size), best] >= -tol
@@ -145,7 +145,7 @@ class SimplexLocator:
             if counts.sum():
                 owner = np.repeat(np.arange(rest.size), counts)
                 cand = np.concatenate([np.asarray(c, dtype=np.int64) for c in lists if len(c)])
-                lam = self._barycentric(x[rest[owner]], cand)
+                lam = self.barycentric(x[rest[owner]], cand)
                 score, where = _segment_min(-lam.min(axis=1), owner, rest.size, np.inf)
                 ok = -score >= -tol
                 cell[rest[ok]] = cand[where[ok]]
@@ -367,6 +367,8 @@ class MeshDomain(Domain):
         from scipy.spatial import cKDTree
 
         x = self._check_points(x).detach().cpu().double().numpy()
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         coords = self._points[self._facets]
         if self._facet_tree is None:
             centroids = coords.mean(axis=1)

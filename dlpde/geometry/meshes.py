@@ -53,17 +53,19 @@ def _grid_triangles(n: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarra
     return points, cells
 
 
+def _signed_area(v: np.ndarray) -> np.ndarray:
+    """Signed areas of triangles given as (m, 3, 2) vertex coordinates (positive when counter-clockwise)."""
+    e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+    return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+
 def _grade(points: np.ndarray, cells: np.ndarray, grading: float) -> np.ndarray:
     """Move grid points of [-1, 1]^2 to x |x|_inf^(grading - 1) (grading >= 1; 1 leaves them in place)."""
     if grading == 1:
         return points
     rho = np.abs(points).max(axis=1)
     moved = points * np.where(rho > 0, rho, 1.0)[:, None] ** (grading - 1)
-    v = moved[cells]
-    before = points[cells]
-    sign = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]) * np.cross(before[:, 1] - before[:, 0],
-                                                                    before[:, 2] - before[:, 0])
-    if np.any(sign <= 0):
+    if np.any(_signed_area(moved[cells]) * _signed_area(points[cells]) <= 0):
         raise ValueError(f"grading={grading} folds cells over; use a smaller grading or a smaller h")
     return moved
 
@@ -153,8 +155,7 @@ def disk_with_hole_mesh(h: float, r_in: float = 0.3, r_out: float = 1.0) -> Any:
     centroid = points[cells].mean(axis=1)
     cells = cells[np.linalg.norm(centroid, axis=1) > r_in]
     # the triangulation must cover exactly the outer polygon minus the inner polygon
-    v = points[cells]
-    area = 0.5 * np.abs(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]))
+    area = np.abs(_signed_area(points[cells]))
     exact = 0.5 * counts[-1] * r_out**2 * math.sin(2 * math.pi / counts[-1]) \
         - 0.5 * counts[0] * r_in**2 * math.sin(2 * math.pi / counts[0])
     if abs(area.sum() - exact) > 1e-9 * exact or area.min() <= 1e-12 * h * h:

@@ -8,7 +8,17 @@ from pathlib import Path
 
 
 def check_writable(path, *, overwrite: bool) -> Path:
-    path = Path(path)
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise TypeError(f"an output path must be a non-empty str or os.PathLike, got {type(path).__name__} {path!r}")
+    try:
+        return _check_writable(Path(path), overwrite)
+    except OSError as e:  # e.g. a name too long for the file system
+        raise ValueError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+
+
+def _check_writable(path: Path, overwrite: bool) -> Path:
+    if "\x00" in str(path):
+        raise ValueError("an output path cannot contain a NUL character")
     if path.exists() and path.is_dir():
         raise ValueError(f"output path {str(path)!r} is a directory; give a file name such as {path / 'out.h5'}")
     if path.exists() and not overwrite:
@@ -16,8 +26,12 @@ def check_writable(path, *, overwrite: bool) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise ValueError(f"the folder {str(parent)!r} for the output file does not exist; create it first")
+    if not parent.is_dir():
+        raise ValueError(f"{str(parent)!r} is not a folder, so {str(path)!r} cannot be created in it")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"the folder {str(parent)!r} is not writable; choose another output path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{str(path)!r} is read-only; it was left untouched (choose another output path)")
     return path
 
 

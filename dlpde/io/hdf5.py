@@ -13,9 +13,11 @@ Layout (format_version 1):
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
+import re
 from pathlib import Path
 
 import h5py
@@ -38,7 +40,7 @@ def _jsonable(obj):
 def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) -> str:
     from dlpde import __version__
 
-    path = check_writable(path, overwrite=overwrite)
+    path = check_output(path) if overwrite else check_writable(path, overwrite=False)
     grid = None
     if (xdmf and solution.problem is not None and not solution.time_dependent and solution.dim in GRID_POINTS
             and hasattr(solution.problem, "domain")):
@@ -58,34 +60,57 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
             a["settings"] = json.dumps(_jsonable(solution.settings.to_dict()))
             for k, v in {**solution.metrics, **solution.extra}.items():
                 if isinstance(v, np.ndarray) and v.size > 16:
-                    f.create_dataset(f"extra/{k}", data=v)
+                    _dataset(f, f"extra/{k}", v)
                 else:
                     a[k] = v
             net = f.create_group("network")
             net.attrs["architecture"] = json.dumps(solution.model.config())
             for name, t in solution.model.state_dict().items():
-                net.create_dataset(name, data=t.detach().cpu().numpy())
+                _dataset(net, name, t.detach().cpu().numpy())
             hist = f.create_group("history")
             for k, v in solution.history.columns().items():
                 if v.dtype == object:
-                    hist.create_dataset(k, data=v.astype("S"))
+                    _dataset(hist, k, v.astype("S"))
                 else:
-                    hist.create_dataset(k, data=v)
+                    _dataset(hist, k, v)
             ev = f.create_group("evaluation")
             for k, v in solution.evaluation_arrays().items():
-                ev.create_dataset(k, data=v)
+                _dataset(ev, k, v)
             if grid is not None:
                 points, _, data = grid
                 g = f.create_group("grid")
                 g.attrs["points_per_axis"] = GRID_POINTS[solution.dim]
-                g.create_dataset("points", data=points)
+                _dataset(g, "points", points)
                 for k, v in data.items():
-                    g.create_dataset(k, data=v)
+                    _dataset(g, k, v)
     if grid is not None:
         points, cells, data = grid
         write_xdmf(xdmf_path(path), points, cells, data, overwrite=True)
     log.info("saved %s", path)
     return str(path)
+
+
+def _dataset(group, name: str, data) -> None:
+    """A dataset with a Fletcher-32 checksum (so that a corrupted array is an error on reading, not wrong numbers);
+    empty and 0-d arrays cannot be chunked and are stored plain."""
+    data = np.asarray(data)
+    if data.ndim and data.size:
+        group.create_dataset(name, data=data, chunks=data.shape, fletcher32=True)
+    else:
+        group.create_dataset(name, data=data)
+
+
+def check_output(path) -> Path:
+    """Refuse an output path that is a directory, lies in a missing or unwritable folder, or would replace a
+    file that is not a dlpde solution (an earlier result may be replaced; anything else is left alone)."""
+    path = check_writable(path, overwrite=True)
+    if path.exists():
+        try:
+            read_attrs(path)
+        except ValueError as e:
+            raise ValueError(f"{str(path)!r} exists and is not a dlpde result this version may replace ({e}); "
+                             "choose another output file or remove it") from None
+    return path
 
 
 def read_attrs(path) -> dict:
@@ -97,11 +122,17 @@ def read_attrs(path) -> dict:
         f = h5py.File(path, "r")
     except OSError as e:
         raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or corrupted") from None
-    with f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    try:
+        with f:
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{str(path)!r} is a damaged HDF5 file: its attributes cannot be read ({e})") from None
     if attrs.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a dlpde solution file (no format={FORMAT!r} attribute)")
-    version = int(attrs.get("format_version", -1))
+    try:
+        version = int(attrs.get("format_version", -1))
+    except (TypeError, ValueError):
+        raise ValueError(f"{str(path)!r} has an unreadable format_version; the file is damaged") from None
     if version > FORMAT_VERSION:
         raise ValueError(f"{str(path)!r} has format version {version}, newer than this dlpde reads "
                          f"({FORMAT_VERSION}); upgrade dlpde")
@@ -109,22 +140,30 @@ def read_attrs(path) -> dict:
 
 
 def load_solution(path, *, device: str = "cpu"):
-    """Rebuild a ``Solution`` from a file written by ``Solution.save``."""
+    """Rebuild a ``Solution`` from a file written by ``Solution.save``; a damaged file gives a ValueError."""
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d{1,4})?", device):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible to torch; use device='cpu'")
+    attrs = read_attrs(path)
+    try:
+        return _build_solution(path, attrs, device)
+    except (KeyError, OSError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as e:
+        raise ValueError(f"{str(path)!r} is damaged or incomplete ({type(e).__name__}: {e})") from None
+
+
+def _build_solution(path, attrs: dict, device: str):
     from dlpde.nn import build_network
     from dlpde.problems import CASES
     from dlpde.settings import SolveSettings
     from dlpde.solution import Solution
     from dlpde.training import History
 
-    attrs = read_attrs(path)
-    try:
-        with h5py.File(path, "r") as f:
-            arch = json.loads(f["network"].attrs["architecture"])
-            state = {k: torch.as_tensor(np.asarray(v)) for k, v in f["network"].items()}
-            cols = {k: np.asarray(v) for k, v in f["history"].items()}
-            extra_arrays = {k: np.asarray(v) for k, v in f["extra"].items()} if "extra" in f else {}
-    except (KeyError, OSError, ValueError) as e:
-        raise ValueError(f"{str(path)!r} is damaged or incomplete: {e}") from None
+    with h5py.File(path, "r") as f:
+        arch = json.loads(f["network"].attrs["architecture"])
+        state = {k: torch.as_tensor(np.asarray(v)) for k, v in f["network"].items()}
+        cols = {k: np.asarray(v) for k, v in f["history"].items()}
+        extra_arrays = {k: np.asarray(v) for k, v in f["extra"].items()} if "extra" in f else {}
     model = build_network(arch)
     dtype = next(iter(state.values())).dtype if state else torch.float32
     model = model.to(dtype)
@@ -132,11 +171,20 @@ def load_solution(path, *, device: str = "cpu"):
     model.to(device)
     params = json.loads(attrs["problem_params"])
     settings_dict = json.loads(attrs["settings"])
+    if not isinstance(params, dict) or not isinstance(settings_dict, dict):
+        raise TypeError("problem_params and settings must be JSON objects")
+    known_fields = {f.name for f in dataclasses.fields(SolveSettings)}
+    dropped = sorted(set(settings_dict) - known_fields)
+    if dropped:
+        log.warning("%s: ignoring settings this version does not know: %s", path, dropped)
+    settings_dict = {k: v for k, v in settings_dict.items() if k in known_fields}
     settings_dict["device"] = device
     settings = SolveSettings(**settings_dict)
     problem = None
-    case = attrs["case"]
-    if case in CASES:
+    case = str(attrs["case"])
+    from dlpde.settings import MAX_DIM
+    dim_ok = isinstance(params.get("dim", 1), int) and 1 <= params.get("dim", 1) <= MAX_DIM
+    if case in CASES and dim_ok:
         try:
             problem = CASES[case].rebuild(params)
         except (ValueError, TypeError) as e:
@@ -147,8 +195,10 @@ def load_solution(path, *, device: str = "cpu"):
     metrics = {k: _plain(v) for k, v in attrs.items() if k in metric_keys}
     extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metric_keys}
     extra.update(extra_arrays)
-    return Solution(problem=problem, model=model, solver=attrs["solver"], settings=settings,
-                    history=History.from_columns(cols), status=attrs["status"], message=attrs["message"],
+    from dlpde.solvers import SOLVERS  # a solver may return its own Solution subclass (e.g. Deep BSDE)
+    cls = getattr(SOLVERS.get(str(attrs["solver"])), "solution_class", Solution)
+    return cls(problem=problem, model=model, solver=str(attrs["solver"]), settings=settings,
+                    history=History.from_columns(cols), status=str(attrs["status"]), message=str(attrs["message"]),
                     wall_time_s=float(attrs["wall_time_s"]), steps_done=int(attrs["steps"]), case=case,
                     problem_params=params, dim=int(attrs["dim"]), time_dependent=bool(attrs["time_dependent"]),
                     metrics=metrics, extra=extra)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from torch import nn
 
 from dlpde.nn.activations import ACTIVATIONS, get_activation
+from dlpde.nn.bsde import BSDENetwork
 from dlpde.nn.dgm import DGMNet
 from dlpde.nn.jet import Jet
 from dlpde.nn.mlp import MLP
+from dlpde.nn.potential import PotentialNet
 from dlpde.nn.resnet import ResNet
 
-NETWORKS: dict[str, type[nn.Module]] = {"MLP": MLP, "ResNet": ResNet, "DGMNet": DGMNet}
+NETWORKS: dict[str, type[nn.Module]] = {"MLP": MLP, "ResNet": ResNet, "DGMNet": DGMNet, "PotentialNet": PotentialNet,
+                                       "BSDENetwork": BSDENetwork}
 
 
 def build_network(config: dict) -> nn.Module:
@@ -25,4 +28,4 @@ def build_network(config: dict) -> nn.Module:
     return cls(**config)
 
 
-__all__ = ["MLP", "ResNet", "DGMNet", "Jet", "ACTIVATIONS", "get_activation", "NETWORKS", "build_network"]
+__all__ = ["MLP", "ResNet", "DGMNet", "PotentialNet", "Jet", "ACTIVATIONS", "get_activation", "NETWORKS", "build_network"]

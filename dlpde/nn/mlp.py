@@ -1,6 +1,7 @@
 """Fully connected networks u: R^d → R^o with a forward-Laplacian path."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -31,12 +32,17 @@ class InputNormalization(nn.Module):
 class MLP(nn.Module):
     """``depth`` hidden layers of ``width`` units with activation φ, then a linear output layer.
 
+    Fixed (untrained) affine maps at both ends: x ↦ (x − input_shift)·input_scale before the first layer, and
+    y ↦ y·output_scale + output_shift after the last, so that a network of unit-scale weights fits inputs and
+    outputs of any scale.
+
     ``forward_jet`` propagates value, directional derivatives and a weighted sum of second directional
     derivatives through every layer in one pass (see ``dlpde.nn.jet``).
     """
 
     def __init__(self, in_dim: int, out_dim: int = 1, *, width: int = 64, depth: int = 4, activation: str = "tanh",
-                 input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None):
+                 input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None,
+                 output_shift: float = 0.0, output_scale: float = 1.0):
         super().__init__()
         for name, v in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("depth", depth)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -44,6 +50,9 @@ class MLP(nn.Module):
         self.act = get_activation(activation)
         self.arch = dict(in_dim=in_dim, out_dim=out_dim, width=width, depth=depth, activation=activation)
         self.normalize = InputNormalization(in_dim, input_shift, input_scale)
+        if not (math.isfinite(output_shift) and math.isfinite(output_scale) and output_scale > 0):
+            raise ValueError(f"output_shift must be finite and output_scale positive, got {output_shift}, {output_scale}")
+        self.output_shift, self.output_scale = float(output_shift), float(output_scale)
         sizes = [in_dim] + [width] * depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(width, out_dim)
@@ -57,14 +66,33 @@ class MLP(nn.Module):
         h = self.normalize(x)
         for layer in self.hidden:
             h = self.act(layer(h))
-        return self.out(h)
+        return self.out(h) * self.output_scale + self.output_shift
 
     def forward_jet(self, jet: Jet) -> Jet:
-        j = self.normalize.jet(jet)
-        for layer in self.hidden:
+        layers = iter(self.hidden)
+        if jet.tangent.stride(0) == 0:  # directions shared by all points: a seed jet (Jet.seed), second = 0
+            j = self._first_layer_shared(jet, next(layers))
+        else:
+            j = self.normalize.jet(jet)
+        for layer in layers:
             j = j.linear(layer.weight, layer.bias).activate(self.act)
-        return j.linear(self.out.weight, self.out.bias)
+        j = j.linear(self.out.weight, self.out.bias)
+        return Jet(j.value * self.output_scale + self.output_shift, j.tangent * self.output_scale,
+                   j.second * self.output_scale, j.weights)
+
+    def _first_layer_shared(self, j: Jet, layer: nn.Linear) -> Jet:
+        """Input normalization and the first layer when every point shares the directions V (k, d) (e.g. the
+        identity) of a seed jet: V diag(scale) Wᵀ is one small (k, m) product instead of n of them, and the
+        second-order term Σ_j c_j (V diag(scale) Wᵀ)_j² one (m,) vector. Equals the general path (tested)."""
+        scale = self.normalize.scale.to(j.value)
+        z = torch.nn.functional.linear(self.normalize(j.value), layer.weight, layer.bias)
+        shared = (j.tangent[0] * scale) @ layer.weight.T  # (k, m)
+        sq = shared * shared
+        weighted_sq = sq.sum(0) if j.weights is None else j.weights @ sq  # (m,)
+        f, d1, d2 = self.act.all3(z)
+        return Jet(f, d1.unsqueeze(1) * shared, d2 * weighted_sq, j.weights)
 
     def config(self) -> dict:
         return {"type": "MLP", **self.arch, "input_shift": self.normalize.shift.tolist(),
-                "input_scale": self.normalize.scale.tolist()}
+                "input_scale": self.normalize.scale.tolist(), "output_shift": self.output_shift,
+                "output_scale": self.output_scale}

@@ -48,7 +48,8 @@ _POISSON = [
     Case("poisson-sin-Nd", poisson.poisson_sin, _POISSON_SOLVERS, "-Δu = π² Σ sin(πx_i) on (0,1)^d",
          default_dim=5, defaults=dict(steps=4000)),
     Case("poisson-10d", poisson.poisson_harmonic, _POISSON_SOLVERS,
-         "harmonic u = Σ x_{2k-1}x_{2k} on (0,1)^d (E & Yu 2018)", default_dim=10, defaults=dict(steps=4000)),
+         "harmonic u = Σ x_{2k-1}x_{2k} on (0,1)^d (E & Yu 2018)", default_dim=10,
+         defaults=dict(steps=1500, batch=1000, lr=2e-3, boundary_weight=100.0, lbfgs_steps=300)),
     Case("poisson-100d", poisson.poisson_quadratic, _POISSON_SOLVERS, "-Δu = -2d on (0,1)^d, u = Σ x_i²",
          default_dim=100, defaults=dict(steps=2000)),
     Case("poisson-ball-Nd", poisson.poisson_ball, _POISSON_SOLVERS, "-Δu = 1 on the unit ball, u = 0",
@@ -58,6 +59,10 @@ _POISSON = [
 def _all_cases() -> list[Case]:
     """Every case family contributes its list here (one import per family module)."""
     cases = list(_POISSON)
+    from dlpde.problems import mfg
+    cases += mfg.cases()
+    from dlpde.problems import parabolic
+    cases += parabolic.cases()
     return cases
 
 

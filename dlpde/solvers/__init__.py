@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dlpde.solvers.base import Solver
+from dlpde.solvers.bsde import DeepBSDE
 from dlpde.solvers.dgm import DGM
+from dlpde.solvers.mfg import MFG
 from dlpde.solvers.pinn import PINN
 from dlpde.solvers.ritz import DeepRitz
 
-SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(), DeepRitz(), DGM())}
+SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(), DeepRitz(), DGM(), MFG(), DeepBSDE())}
 
 
 def get_solver(name: str) -> Solver:

@@ -22,6 +22,18 @@ def init_model(build, seed: int) -> nn.Module:
         return build()
 
 
+def record_run(solution: Solution, result) -> None:
+    """Note in ``solution.extra`` how the run went beyond its history: processes (under torchrun), rollbacks of
+    the divergence guard, the last checkpoint."""
+    from dlpde import distributed
+    if distributed.world_size() > 1:
+        solution.extra["processes"] = distributed.world_size()
+    if getattr(result, "rollbacks", 0):
+        solution.extra["rollbacks"] = result.rollbacks
+    if getattr(result, "checkpoint", ""):
+        solution.extra["checkpoint"] = result.checkpoint
+
+
 class Solver:
     """Subclasses set ``name`` and ``description`` and implement ``refusal`` and ``run`` (or, for solvers that
     train one network on an ``Objective``, ``build_model`` and ``objective`` and inherit ``run``)."""
@@ -50,6 +62,7 @@ class Solver:
             list(model.parameters()), objective)
         solution.history, solution.status, solution.message = result.history, result.status, result.message
         solution.wall_time_s, solution.steps_done = result.wall_time_s, result.steps_done
+        record_run(solution, result)
         if result.status == "ok":
             solution.evaluate()
         return solution

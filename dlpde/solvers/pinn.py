@@ -28,6 +28,7 @@ class StrongFormObjective:
         self.conditions = problem.conditions()
         self.x = None
         self.cond_points: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._checked = False  # the problem's data are checked once, at the first loss (one host sync)
         self._terms = self._loss_terms
         if s.options.get("compile"):
             if s.derivative in ("hutchinson", "sdgd"):
@@ -40,17 +41,50 @@ class StrongFormObjective:
         self.cond_points = []
         for c in self.conditions:
             xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
-            self.cond_points.append((xb, c.target(xb).detach()))
+            target = c.target(xb)
+            if not isinstance(target, torch.Tensor) or target.shape != xb.shape[:1]:
+                shape = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
+                raise ValueError(f"the {c.name} data must return one value per point, shape ({xb.shape[0]},), "
+                                 f"got {shape}; return e.g. g(x)[:, 0] instead of g(x)")
+            self.cond_points.append((xb, target.detach()))
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
             self.sample()
-        return self._terms(self.x, self.cond_points)
+        total, terms = self._terms(self.x, self.cond_points)
+        if not self._checked:
+            self._check_data(terms)
+        return total, terms
+
+    def _check_data(self, terms) -> None:
+        """At the first loss: NaN or infinity before any training comes from the problem's data."""
+        self._checked = True
+        for c, (_, target) in zip(self.conditions, self.cond_points):
+            if not bool(torch.isfinite(target).all()):
+                raise ValueError(f"the {c.name} data of {self.problem.case} are NaN or infinite at some points; "
+                                 "check the function that gives them")
+        if not bool(torch.isfinite(terms["loss_pde"])):
+            raise ValueError(f"the PDE residual of {self.problem.case} is NaN or infinite at the first collocation "
+                             "points, before any training; check the source term and the problem's functions")
+
+    def state_dict(self) -> dict:
+        """For checkpoints: the generator's state and the current samples."""
+        return {"generator": self.gen.get_state(), "x": self.x, "cond_points": [list(p) for p in self.cond_points]}
+
+    def load_state_dict(self, state: dict) -> None:
+        dev = self.s.torch_device
+        self.gen.set_state(state["generator"].cpu())
+        self.x = None if state["x"] is None else state["x"].to(dev)
+        self.cond_points = [(xb.to(dev), target.to(dev)) for xb, target in state["cond_points"]]
 
     def _loss_terms(self, x, cond_points):
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
                       probes=self.s.probes, generator=self.gen)
         r = self.problem.residual(x, d)
+        if r.shape != x.shape[:1]:
+            raise ValueError(f"the residual of {self.problem.case} must have shape ({x.shape[0]},), one value per "
+                             f"point, got {tuple(r.shape)}; the source term probably returns shape (n, 1): "
+                             "return f(x)[:, 0] or a 1-D tensor")
         terms = {"loss_pde": (r * r).mean()}
         total = terms["loss_pde"]
         for c, (xb, target) in zip(self.conditions, cond_points):
@@ -58,6 +92,33 @@ class StrongFormObjective:
             terms[f"loss_{c.name}"] = (e * e).mean()
             total = total + self.s.boundary_weight * c.weight * terms[f"loss_{c.name}"]
         return total, terms
+
+
+def scaling(problem: Problem, s: SolveSettings) -> dict:
+    """Input and output scaling of a network for ``problem``, from the problem's data alone.
+
+    Inputs: the problem's ``input_normalization()`` if it has one, else the bounding box of its domain mapped to
+    [−1, 1]. Outputs: mean and standard deviation of the boundary/initial/terminal data on a fixed sample (scale 1
+    when the data are constant), so a network of unit-scale weights starts at the right level. The exact solution
+    is never used."""
+    if hasattr(problem, "input_normalization"):
+        shift, scale = problem.input_normalization()
+    else:
+        lo, hi = problem.domain.bounds
+        shift, scale = ((lo + hi) / 2).tolist(), (2 / (hi - lo)).tolist()
+    values = []
+    g = torch.Generator().manual_seed(s.seed + 99991)
+    for c in problem.conditions():
+        xb = c.sample(2048, generator=g, dtype=torch.float64)
+        values.append(c.target(xb).double())
+    out_shift, out_scale = 0.0, 1.0
+    if values:
+        v = torch.cat(values)
+        if bool(torch.isfinite(v).all()):
+            out_shift = float(v.mean())
+            std = float(v.std())
+            out_scale = std if std > 1e-8 * max(1.0, abs(out_shift)) else 1.0
+    return dict(input_shift=shift, input_scale=scale, output_shift=out_shift, output_scale=out_scale)
 
 
 class PINN(Solver):
@@ -73,9 +134,8 @@ class PINN(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        shift, scale = getattr(problem, "input_normalization", lambda: (None, None))()
         return MLP(problem.input_dim, 1, width=s.width, depth=s.depth, activation=s.activation,
-                   input_shift=shift, input_scale=scale)
+                   **scaling(problem, s))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         return StrongFormObjective(problem, model, s)

@@ -61,6 +61,20 @@ def energy_estimate(problem: Problem, fn: Callable[[Tensor], Tensor], n: int, *,
     return vol * mean, vol * math.sqrt(var / n)
 
 
+def input_centering(problem: Problem) -> tuple[list[float] | None, list[float] | None]:
+    """The problem's own ``input_normalization()`` if it has one, else the affine map of the domain's bounding
+    box onto [−1, 1]^D (centred inputs condition the ResNet and DGM networks better than (0, 1)^d)."""
+    if hasattr(problem, "input_normalization"):
+        return problem.input_normalization()
+    try:
+        lo, hi = problem.domain.bounds
+    except (AttributeError, NotImplementedError):
+        return None, None
+    if lo.numel() != problem.input_dim or not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
+        return None, None
+    return ((lo + hi) / 2).tolist(), (2 / (hi - lo)).tolist()
+
+
 class EnergyObjective:
     """|Ω|·mean e(x, u, ∇u) + β Σ_c w_c |∂Ω|·mean (u − g)² on fresh samples (see the module docstring)."""
 
@@ -97,7 +111,7 @@ class EnergyObjective:
 class DeepRitz(Solver):
     name = "ritz"
     description = "Deep Ritz: minimise the Monte Carlo energy with a boundary penalty (E & Yu 2018)"
-    options = ("input_map",)
+    options = ("input_map", "center")
 
     def refusal(self, problem: Problem) -> str:
         if problem.time_dependent:
@@ -112,7 +126,7 @@ class DeepRitz(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        shift, scale = getattr(problem, "input_normalization", lambda: (None, None))()
+        shift, scale = input_centering(problem) if s.options.get("center", True) else (None, None)
         return ResNet(problem.input_dim, 1, width=s.width, blocks=s.depth, activation=s.activation,
                       input_map=s.options.get("input_map", "auto"), input_shift=shift, input_scale=scale)
 

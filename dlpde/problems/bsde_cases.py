@@ -1,0 +1,160 @@
+r"""Black–Scholes-type cases in BSDE form: assets follow a geometric Brownian motion dX_i = μ X_i dt + σ X_i dW_i.
+
+Convention as in ``dlpde.problems.parabolic``: u_t + ½Tr(σσᵀ Hess u) + μ·∇u + f(t, x, u, σᵀ∇u) = 0, u(T) = g, with
+μ(x) = μ̄ x and σ(x) = σ̄·diag(x)·L (L the Cholesky factor of the correlation; the identity unless given), so that
+Z = σᵀ∇u = σ̄ Lᵀ (x ⊙ ∇u). These cases are solved by Deep BSDE; their strong form needs Tr(σσᵀ Hess u), which the
+PINN residual (a Laplacian) does not give, so ``conditions`` refuses them (``pde_residual`` still checks them).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from dlpde.problems.parabolic import Parabolic, _check_dim, _check_number, _check_positive, point
+from dlpde.sde import GeometricBrownianSDE
+
+Tensor = torch.Tensor
+
+__all__ = ["DefaultRisk", "DiffRate", "GeometricBasket"]
+
+
+class _GBMParabolic(Parabolic):
+    def _setup(self, case: str, dim: int, T: float, x0, mu: float, sigma: float, scheme: str,
+               cholesky: Tensor | None = None) -> None:
+        self.case, self.dim = case, _check_dim(dim)
+        self.T = _check_positive("T", T)
+        self.x0, self._x0_param = point(x0, self.dim)
+        if not bool((self.x0 > 0).all()):
+            raise ValueError("x0 (asset prices) must be positive")
+        self.mu, self.sigma = _check_number("mu", mu), _check_positive("sigma", sigma)
+        if scheme not in ("exact", "euler"):
+            raise ValueError(f"scheme must be 'exact' (log-normal steps) or 'euler' (Euler–Maruyama), got {scheme!r}")
+        self.scheme = scheme
+        self.sde = GeometricBrownianSDE(self.mu, self.sigma, cholesky=cholesky, scheme=scheme)
+        self._make_domain()
+
+    def conditions(self):
+        raise NotImplementedError(f"{self.case}: the strong form needs Tr(σσᵀ Hess u) with σ = σ̄·diag(x); "
+                                  "solve it with deep-bsde")
+
+    def spread(self) -> Tensor:
+        return self.x0 * self.sigma * math.sqrt(self.T)
+
+
+class DefaultRisk(_GBMParabolic):
+    """Pricing with default risk (Han, Jentzen & E 2018; Duffie, Schroder & Skiadas 1996): d = 100 assets,
+    f(t, x, y, z) = −(1 − δ) Q(y) y − R y, g(x) = min_i x_i, with the default intensity Q(y) = γʰ for y < vʰ,
+    γˡ for y ≥ vˡ and linear in between. Reference u(0, x₀) = 57.300 (paper, multilevel Picard) for the paper's
+    parameters (the defaults, d = 100); None otherwise. The paper's code steps X by Euler–Maruyama (default).
+    """
+
+    generator_uses_y = True
+
+    def __init__(self, dim: int = 100, T: float = 1.0, x0: float | Sequence[float] = 100.0, mu: float = 0.02,
+                 sigma: float = 0.2, delta: float = 2.0 / 3.0, rate: float = 0.02, gamma_h: float = 0.2,
+                 gamma_l: float = 0.02, v_h: float = 50.0, v_l: float = 70.0, scheme: str = "euler"):
+        self._setup("black-scholes-default-risk", dim, T, x0, mu, sigma, scheme)
+        self.delta, self.rate = _check_number("delta", delta), _check_number("rate", rate)
+        self.gamma_h, self.gamma_l = _check_number("gamma_h", gamma_h), _check_number("gamma_l", gamma_l)
+        self.v_h, self.v_l = _check_number("v_h", v_h), _check_number("v_l", v_l)
+        if not self.v_l > self.v_h:
+            raise ValueError(f"v_l must exceed v_h (Q is linear between them), got v_h={v_h}, v_l={v_l}")
+
+    def params(self) -> dict:
+        return {"dim": self.dim, "T": self.T, "x0": self._x0_param, "mu": self.mu, "sigma": self.sigma,
+                "delta": self.delta, "rate": self.rate, "gamma_h": self.gamma_h, "gamma_l": self.gamma_l,
+                "v_h": self.v_h, "v_l": self.v_l, "scheme": self.scheme}
+
+    def intensity(self, y: Tensor) -> Tensor:
+        """Q(y): γʰ below vʰ, γˡ above vˡ, linear in between."""
+        slope = (self.gamma_h - self.gamma_l) / (self.v_h - self.v_l)
+        return torch.clamp(self.gamma_h + slope * (y - self.v_h), min=min(self.gamma_h, self.gamma_l),
+                           max=max(self.gamma_h, self.gamma_l))
+
+    def generator(self, t, x, y, z):
+        return -(1.0 - self.delta) * self.intensity(y) * y - self.rate * y
+
+    def terminal(self, x):
+        return x.min(dim=1).values
+
+    def reference_value(self) -> float | None:
+        return 57.300 if self.params() == DefaultRisk().params() else None
+
+
+class DiffRate(_GBMParabolic):
+    """European option with different interest rates for borrowing and lending (Bergman 1995; E, Han & Jentzen 2017,
+    §4.4): f(t, x, y, z) = −Rˡ y − (μ̄ − Rˡ) Σz/σ̄ + (Rᵇ − Rˡ)(Σz/σ̄ − y)⁺, g(x) = (max x − 120)⁺ − 2(max x − 150)⁺,
+    d = 100, T = 0.5, exact log-normal steps. Reference u(0, x₀) ≈ 21.299 (paper, unconfirmed) for the defaults.
+    """
+
+    def __init__(self, dim: int = 100, T: float = 0.5, x0: float | Sequence[float] = 100.0, mu: float = 0.06,
+                 sigma: float = 0.2, rate_lend: float = 0.04, rate_borrow: float = 0.06, scheme: str = "exact"):
+        self._setup("black-scholes-diff-rate", dim, T, x0, mu, sigma, scheme)
+        self.rate_lend = _check_number("rate_lend", rate_lend)
+        self.rate_borrow = _check_number("rate_borrow", rate_borrow)
+
+    def params(self) -> dict:
+        return {"dim": self.dim, "T": self.T, "x0": self._x0_param, "mu": self.mu, "sigma": self.sigma,
+                "rate_lend": self.rate_lend, "rate_borrow": self.rate_borrow, "scheme": self.scheme}
+
+    def generator(self, t, x, y, z):
+        s = z.sum(dim=1) / self.sigma
+        return (-self.rate_lend * y - (self.mu - self.rate_lend) * s
+                + (self.rate_borrow - self.rate_lend) * torch.relu(s - y))
+
+    def terminal(self, x):
+        m = x.max(dim=1).values
+        return torch.relu(m - 120.0) - 2.0 * torch.relu(m - 150.0)
+
+    def reference_value(self) -> float | None:
+        return 21.299 if self.params() == DiffRate().params() else None
+
+
+class GeometricBasket(_GBMParabolic):
+    """Call on the geometric mean G = (Π x_i)^{1/d} of d correlated Black–Scholes assets (risk-neutral drift r,
+    volatility σ, equicorrelation ρ): u_t + ½Tr(σσᵀ Hess u) + r x·∇u − r u = 0, u(T) = (G − K)⁺, i.e.
+    f(t, x, y, z) = −r y. Closed form in any d: G is log-normal (``dlpde.reference.black_scholes``).
+    """
+
+    def __init__(self, dim: int = 100, T: float = 1.0, x0: float | Sequence[float] = 100.0, strike: float = 100.0,
+                 rate: float = 0.05, sigma: float = 0.2, corr: float = 0.5, scheme: str = "exact"):
+        from dlpde.reference.black_scholes import correlation_matrix
+        d = _check_dim(dim)
+        self.corr = _check_number("corr", corr)
+        rho = correlation_matrix(self.corr, d)
+        chol = torch.as_tensor(np.linalg.cholesky(rho + 1e-14 * np.eye(d)), dtype=torch.float64)
+        self._setup("black-scholes-basket", d, T, x0, rate, sigma, scheme, cholesky=chol)
+        self.strike, self.rate = _check_positive("strike", strike), self.mu
+        self.sigma_g = self.sigma * math.sqrt(float(rho.sum())) / d  # volatility of G
+        self.q_g = 0.5 * (self.sigma**2 - self.sigma_g**2)  # its dividend yield
+
+    def params(self) -> dict:
+        return {"dim": self.dim, "T": self.T, "x0": self._x0_param, "strike": self.strike, "rate": self.rate,
+                "sigma": self.sigma, "corr": self.corr, "scheme": self.scheme}
+
+    def generator(self, t, x, y, z):
+        return -self.rate * y
+
+    def _geometric_mean(self, x):
+        return torch.exp(torch.log(x).mean(dim=1))
+
+    def terminal(self, x):
+        return torch.relu(self._geometric_mean(x) - self.strike)
+
+    def solution(self, t, x):
+        """Black–Scholes price of G with volatility σ_G and dividend yield q_G (torch; 0 ≤ t < T)."""
+        g = self._geometric_mean(x)
+        tau = (self.T - t).clamp_min(1e-300)
+        vol = self.sigma_g * torch.sqrt(tau)
+        d1 = (torch.log(g / self.strike) + (self.rate - self.q_g + 0.5 * self.sigma_g**2) * tau) / vol
+        d2 = d1 - vol
+        price = (g * torch.exp(-self.q_g * tau) * torch.special.ndtr(d1)
+                 - self.strike * torch.exp(-self.rate * tau) * torch.special.ndtr(d2))
+        return torch.where(self.T - t > 0, price, torch.relu(g - self.strike))
+
+    def reference_value(self) -> float:
+        from dlpde.reference.black_scholes import geometric_basket_call
+        return float(geometric_basket_call(self.x0.numpy(), self.strike, self.rate, self.sigma, self.corr, self.T))

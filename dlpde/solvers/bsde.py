@@ -1,0 +1,234 @@
+r"""The Deep BSDE method (Han, Jentzen & E, "Solving high-dimensional partial differential equations using deep
+learning", PNAS 115 (2018) 8505; E, Han & Jentzen, Commun. Math. Stat. 5 (2017) 349).
+
+For u_t + ½Tr(σσᵀ Hess u) + μ·∇u + f(t, x, u, σᵀ∇u) = 0, u(T) = g (``dlpde.problems.parabolic``): simulate X on a
+grid 0 = t_0 < … < t_N = T from x₀ (``dlpde.sde``), set Z_n = σᵀ∇u(t_n, X_n) from a network, and
+
+    Y_{n+1} = Y_n − f(t_n, X_n, Y_n, Z_n) Δt + Z_n·ΔW_n,      loss = E|Y_N − g(X_N)|²,
+
+with Y_0 = u(0, x₀) and Z_0 trainable numbers and Z_n (n ≥ 1) one sub-network per step, all evaluated in one batched
+product (``dlpde.nn.bsde.BSDENetwork``). When f does not depend on y the recursion is one vectorised sum.
+Training runs on the shared ``Trainer``; every step simulates a fresh batch of paths.
+
+Options (``solve(..., time_steps=20, ...)``): ``time_steps`` N; ``hidden`` (default d + 10) and ``hidden_layers`` (2)
+of the sub-networks and their ``subnet_activation`` ("relu" as in the paper, or a name in
+``dlpde.nn.ACTIVATIONS``; ``width``/``depth``/``activation`` are the PINN's and are not used); ``batch_norm`` (paper: True; default False);
+``skip`` (per-step diagonal linear term, default True, see ``dlpde.nn.bsde``); ``y0_init``: "mc" (default: the mean
+of a backward recursion with Z = 0 over 4096 paths — E g(X_T) when f(·, 0) = 0) or a number; ``loss_clip``: residuals
+beyond it count linearly (the DeepBSDE code's Huber-type loss; default none).
+
+Result: ``sol.value_at(t=0, x=x0)`` (or ``sol(0, x0)``) is the learned Y_0; ``sol.extra`` has ``u0``, ``u0_std_last``
+(standard deviation of Y_0 over the last 10 % of the Adam steps), ``u0_reference`` where known and ``u0_trace``;
+``sol.metrics["rel_error_u0"]`` the relative error against the reference.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dlpde.nn.bsde import BSDENetwork
+from dlpde.problems import Problem
+from dlpde.problems.parabolic import Parabolic
+from dlpde.sde import brownian_increments, time_grid
+from dlpde.settings import SolveSettings
+from dlpde.solution import Solution
+from dlpde.solvers.base import Solver, init_model
+from dlpde.training import Trainer
+
+log = logging.getLogger(__name__)
+Tensor = torch.Tensor
+
+
+@dataclass
+class BSDESolution(Solution):
+    """A Deep BSDE result: u is known at (0, x₀) only. ``sol(0, x0)``/``value_at(t=0, x=x0)`` give Y₀,
+    ``grad(0, x0)`` gives ∇u(0, x₀) = σ⁻ᵀ Z₀; other points raise a ValueError."""
+
+    def __post_init__(self):
+        if "rel_error_u0" in self.extra:  # a loaded file keeps it among the root attributes
+            self.metrics["rel_error_u0"] = self.extra.pop("rel_error_u0")
+
+    @property
+    def u0(self) -> float:
+        return float(self.model.y0.detach()[0])
+
+    @property
+    def reference(self) -> float | None:
+        ref = self.extra.get("u0_reference")
+        if ref is None and isinstance(self.problem, Parabolic):
+            ref = self.problem.reference_value()
+        return None if ref is None else float(ref)
+
+    def grad(self, t, x=None) -> Tensor:
+        inp = self._inputs(t, x)
+        self.model(inp)  # checks the points are (x0, 0)
+        if not isinstance(self.problem, Parabolic):
+            raise ValueError("∇u needs the problem (its σ) to turn Z₀ = σᵀ∇u into ∇u")
+        p = self.problem
+        z0 = self.model.z0.detach().double().cpu()
+        sigma = p.sde.diffusion_matrix(torch.zeros(1, dtype=torch.float64), p.x0[None])[0]
+        g = torch.linalg.solve(sigma.T, z0)
+        return g.to(inp).expand(inp.shape[0], -1)
+
+    def errors(self, n: int | None = None, seed: int = 12345) -> dict[str, float]:
+        """Relative error of u(0, x₀) against the reference (where one is known)."""
+        ref = self.reference
+        if ref is None:
+            return {}
+        return {"rel_error_u0": abs(self.u0 - ref) / max(abs(ref), 1e-300)}
+
+    def evaluation_arrays(self, n: int = 2000, seed: int = 777) -> dict[str, np.ndarray]:
+        """The one point Deep BSDE solves for: x = x₀, t = 0, u = Y₀ (and the reference as u_exact)."""
+        x0 = self.model.x0.detach().double().cpu().numpy()[None]
+        out = {"x": x0, "t": np.zeros(1), "u": np.array([self.u0])}
+        if self.reference is not None:
+            out["u_exact"] = np.array([self.reference])
+        return out
+
+    def summary(self) -> str:
+        err = self.metrics.get("rel_error_u0")
+        err_s = f"rel_error_u0={err:.3e}" if err is not None and math.isfinite(err) else "rel_error_u0=n/a"
+        return (f"case={self.case} solver={self.solver} dim={self.dim} steps={self.steps_done} "
+                f"seconds={self.wall_time_s:.1f} u0={self.u0:.6g} {err_s} status={self.status}")
+
+
+class BSDEObjective:
+    """E|Y_N − g(X_N)|² on a fresh batch of paths per call with ``resample`` (the Trainer's objective)."""
+
+    def __init__(self, problem: Parabolic, net: BSDENetwork, s: SolveSettings, *, loss_clip: float | None = None):
+        self.problem, self.net, self.s = problem, net, s
+        self.gen = s.generator()
+        self.times = time_grid(problem.T, net.steps, device=s.torch_device, dtype=s.torch_dtype)
+        self.dt = (self.times[1:] - self.times[:-1])
+        self.loss_clip = loss_clip
+        self.x0 = problem.x0.to(device=s.torch_device, dtype=s.torch_dtype)
+        self.x = self.dw = None
+        self.y0_trace: list[Tensor] = []
+        self._last_step = -1
+
+    def sample(self, batch: int | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        dw = brownian_increments(batch or self.s.batch, self.times, self.problem.noise_dim,
+                                 generator=generator or self.gen, dtype=self.s.torch_dtype)
+        return self.problem.sde.paths(self.x0, self.times, dw), dw
+
+    def terminal_values(self, x: Tensor, dw: Tensor) -> tuple[Tensor, Tensor]:
+        """(Y_N, g(X_N)) for paths x (N+1, B, d) and increments dw (N, B, d)."""
+        p, net, times, dt = self.problem, self.net, self.times, self.dt
+        n_steps, batch, _ = dw.shape
+        z = net.z_all(x[:-1])  # (N, B, d)
+        y0 = net.y0.expand(batch)
+        if not p.generator_uses_y:
+            t = times[:-1, None].expand(n_steps, batch).reshape(-1)
+            f = p.generator(t, x[:-1].reshape(-1, x.shape[2]), torch.zeros_like(t), z.reshape(-1, z.shape[2]))
+            incr = -f.reshape(n_steps, batch) * dt[:, None] + (z * dw).sum(dim=2)
+            y = y0 + incr.sum(dim=0)
+        else:
+            y = y0
+            for n in range(n_steps):
+                t = times[n].expand(batch)
+                y = y - p.generator(t, x[n], y, z[n]) * dt[n] + (z[n] * dw[n]).sum(dim=1)
+        return y, p.terminal(x[-1])
+
+    def loss(self, step: int, *, resample: bool):
+        if resample or self.x is None:
+            self.x, self.dw = self.sample()
+        y, g = self.terminal_values(self.x, self.dw)
+        r = y - g
+        if self.loss_clip is None:
+            loss = (r * r).mean()
+        else:
+            c = self.loss_clip
+            a = r.abs()
+            loss = torch.where(a < c, r * r, 2 * c * a - c * c).mean()
+        y0 = self.net.y0.detach()[0]
+        if step != self._last_step:
+            self.y0_trace.append(y0.clone())
+            self._last_step = step
+        return loss, {"y0": y0}
+
+    @torch.no_grad()
+    def initial_y0(self, paths: int = 4096) -> float:
+        """Mean over ``paths`` paths of the backward recursion Y_n = Y_{n+1} + f(t_n, X_n, Y_{n+1}, 0)Δt from
+        Y_N = g(X_N) (Z = 0): a starting value for Y₀ that costs one simulation."""
+        x, _ = self.sample(paths, self.s.generator(offset=7))
+        y = self.problem.terminal(x[-1])
+        zero = torch.zeros_like(x[0])
+        for n in reversed(range(len(self.dt))):
+            y = y + self.problem.generator(self.times[n].expand(paths), x[n], y, zero) * self.dt[n]
+        value = float(y.mean())
+        if not math.isfinite(value):
+            raise ValueError("the Monte Carlo start value of Y0 is not finite; pass y0_init=<number>")
+        return value
+
+
+class DeepBSDE(Solver):
+    name = "deep-bsde"
+    description = "Deep BSDE: u(0, x0) of a semilinear parabolic PDE from simulated paths (Han, Jentzen & E 2018)"
+    options = ("time_steps", "hidden", "hidden_layers", "subnet_activation", "batch_norm", "skip", "y0_init",
+               "loss_clip")
+    solution_class = BSDESolution
+
+    def refusal(self, problem: Problem) -> str:
+        if not isinstance(problem, Parabolic):
+            return (f"{problem.case} is not a parabolic problem with a terminal condition in BSDE form "
+                    "(a dlpde.problems.parabolic.Parabolic)")
+        return ""
+
+    def _options(self, s: SolveSettings) -> dict:
+        o = {"time_steps": 20, "hidden": None, "hidden_layers": 2, "subnet_activation": "relu", "batch_norm": False,
+             "skip": True, "y0_init": "mc", "loss_clip": None, **s.options}
+        steps = o["time_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"time_steps must be a positive integer, got {steps!r}")
+        y0 = o["y0_init"]
+        if not (y0 == "mc" or (isinstance(y0, (int, float)) and not isinstance(y0, bool) and math.isfinite(y0))):
+            raise ValueError(f"y0_init must be 'mc' or a finite number, got {y0!r}")
+        clip = o["loss_clip"]
+        if clip is not None and not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip > 0):
+            raise ValueError(f"loss_clip must be a positive number or None, got {clip!r}")
+        for name in ("batch_norm", "skip"):
+            if not isinstance(o[name], bool):
+                raise ValueError(f"{name} must be True or False, got {o[name]!r}")
+        return o
+
+    def build_model(self, problem: Parabolic, s: SolveSettings) -> BSDENetwork:
+        o = self._options(s)
+        spread = problem.spread()
+        return BSDENetwork(problem.dim, o["time_steps"], x0=problem.x0.tolist(), T=problem.T, hidden=o["hidden"],
+                           hidden_layers=o["hidden_layers"], activation=o["subnet_activation"], batch_norm=o["batch_norm"],
+                           skip=o["skip"], input_shift=problem.x0.tolist(), input_scale=(1.0 / spread).tolist())
+
+    def run(self, problem: Parabolic, s: SolveSettings) -> BSDESolution:
+        o = self._options(s)
+        net = init_model(lambda: self.build_model(problem, s), s.seed).to(s.torch_device, s.torch_dtype)
+        objective = BSDEObjective(problem, net, s, loss_clip=o["loss_clip"])
+        y0 = objective.initial_y0() if o["y0_init"] == "mc" else float(o["y0_init"])
+        with torch.no_grad():
+            net.y0.fill_(y0)
+        reference = problem.reference_value()
+        solution = BSDESolution(problem=problem, model=net, solver=self.name, settings=s, history=None,
+                                case=problem.case, problem_params=problem.params(), dim=problem.dim,
+                                time_dependent=True)
+        if reference is not None:
+            solution.extra["u0_reference"] = float(reference)
+
+        def evaluate() -> dict[str, float]:
+            return {"u0": solution.u0, **solution.errors()}
+
+        net.train()
+        result = Trainer(s.train_config(), evaluate=evaluate, label=f"{problem.case}/{self.name}").fit(
+            list(net.parameters()), objective)
+        net.eval()
+        solution.history, solution.status, solution.message = result.history, result.status, result.message
+        solution.wall_time_s, solution.steps_done = result.wall_time_s, result.steps_done
+        trace = torch.stack(objective.y0_trace).double().cpu().numpy() if objective.y0_trace else np.zeros(0)
+        last = trace[-max(1, len(trace) // 10):]
+        solution.extra.update({"u0": solution.u0, "u0_std_last": float(np.std(last)) if len(last) else math.nan,
+                               "u0_start": y0, "time_steps": o["time_steps"], "u0_trace": trace})
+        if result.status == "ok":
+            solution.evaluate()
+        return solution

@@ -1,0 +1,255 @@
+"""Parabolic problems (REFERENCES.md §2): exact solutions solve their own strong form, the BSDE form matches the
+strong form, the path samplers agree with Euler–Maruyama, and the PINN-side sampling and residual work."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import dlpde
+from dlpde.derivatives import laplacian
+from dlpde.nn import MLP
+from dlpde.problems import make
+from dlpde.problems.bsde_cases import DefaultRisk, DiffRate, GeometricBasket
+from dlpde.problems.parabolic import HJB, AllenCahn, BurgersType, QuadraticGradient, ReactionDiffusion
+from dlpde.sde import BrownianSDE, GeometricBrownianSDE, SDE, brownian_increments, euler_maruyama, time_grid
+from tests.conftest import tiny
+
+F64 = torch.float64
+EXACT = [
+    lambda: BurgersType(dim=5),
+    lambda: QuadraticGradient(dim=6),
+    lambda: ReactionDiffusion(dim=7),
+    lambda: GeometricBasket(dim=3, corr=0.3),
+    lambda: GeometricBasket(dim=1),
+]
+ALL = EXACT + [lambda: HJB(dim=4), lambda: AllenCahn(dim=3), lambda: DefaultRisk(dim=5), lambda: DiffRate(dim=4)]
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("factory", EXACT)
+def test_exact_solution_solves_its_strong_form(factory):
+    p = factory()
+    xt = p.interior_points(256, generator=_gen(), dtype=F64)
+    xt[:, -1] = xt[:, -1].clamp(max=0.99 * p.T)
+    r = p.pde_residual(p.exact, xt).detach()
+    scale = p.exact(xt).abs().mean()
+    assert float(r.abs().max()) < 1e-9 * max(1.0, float(scale))
+    assert torch.allclose(p.exact(torch.cat([xt[:, :-1], torch.full_like(xt[:, -1:], p.T)], 1)),
+                          p.terminal(xt[:, :-1]), atol=1e-12)
+
+
+def test_wrong_generator_is_caught_by_the_residual_test():
+    p = BurgersType(dim=5)
+    xt = p.interior_points(64, generator=_gen(), dtype=F64)
+    p.generator = lambda t, x, y, z: (y - 0.5) * z.sum(dim=1)  # the (2+d)/(2d) constant dropped
+    assert float(p.pde_residual(p.exact, xt).abs().max()) > 1e-3
+
+
+def _step_ratios(p, paths=None):
+    """E e² / E (Z·ΔW)² for one step of length Δt = 1e-3, 1e-4 from X_t (t = 0.3T), where
+    e = u(t+Δt, X') − u(t, X) − (−f Δt + Z·ΔW) with the exact u and Z = σᵀ∇u."""
+    paths = paths or p.sde.paths
+    n, t0 = 20000, 0.3 * p.T
+    ratios = []
+    for dt in (1e-3, 1e-4):
+        g = _gen(1)
+        x = p.sde.marginal(p.x0, torch.full((n,), t0, dtype=F64), torch.randn(n, p.dim, generator=g, dtype=F64))
+        times = torch.tensor([t0, t0 + dt], dtype=F64)
+        dw = brownian_increments(n, times, p.noise_dim, generator=g)
+        x1 = paths(x, times, dw)[1]
+        xt = torch.cat([x, torch.full((n, 1), t0, dtype=F64)], 1).requires_grad_(True)
+        u0 = p.exact(xt)
+        (grad,) = torch.autograd.grad(u0.sum(), xt)
+        t = torch.full((n,), t0, dtype=F64)
+        z = p.diffusion_transpose(t, x, grad[:, :-1])
+        u1 = p.exact(torch.cat([x1, torch.full((n, 1), t0 + dt, dtype=F64)], 1))
+        hedge = (z * dw[0]).sum(1)
+        e = (u1 - u0.detach()) - (-p.generator(t, x, u0.detach(), z) * dt + hedge)
+        ratios.append(float((e * e).mean() / (hedge * hedge).mean()))
+    return ratios
+
+
+@pytest.mark.parametrize("factory", EXACT)
+def test_bsde_step_matches_the_strong_form(factory):
+    """Along one step of the forward process u(t+Δt, X') − u(t, X) = −f Δt + Z·ΔW + O(Δt) in mean square while each
+    term is O(√Δt): the sampler, σᵀ and f agree with the PDE whose exact solution u is."""
+    ratios = _step_ratios(factory())
+    assert ratios[0] < 0.05
+    assert ratios[1] < 0.2 * ratios[0]  # E e² / E (Z·ΔW)² falls like Δt
+
+
+def test_wrong_sampler_is_caught_by_the_step_test():
+    p = BurgersType(dim=5)
+    wrong = BrownianSDE(p.sde.scale * 1.1)  # paths that do not match the σ the PDE has
+    ratios = _step_ratios(p, wrong.paths)
+    assert ratios[1] > 0.5 * ratios[0]
+
+
+def test_brownian_paths_equal_euler_maruyama():
+    sde = BrownianSDE(math.sqrt(2.0))
+    times = time_grid(1.0, 25, dtype=F64)
+    dw = brownian_increments(100, times, 7, generator=_gen(), dtype=F64)
+    x0 = torch.linspace(-1, 1, 7, dtype=F64)
+    fast = sde.paths(x0, times, dw)
+    slow = sde.euler_paths(x0, times, dw)
+    assert fast.shape == (26, 100, 7)
+    assert torch.allclose(fast, slow, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("chol", [None, "corr"])
+def test_exact_gbm_converges_to_euler_and_has_the_right_law(chol):
+    d = 4
+    L = None
+    if chol:
+        rho = np.full((d, d), 0.5) + 0.5 * np.eye(d)
+        L = torch.as_tensor(np.linalg.cholesky(rho))
+    sde = GeometricBrownianSDE(0.05, [0.2, 0.3, 0.1, 0.25], cholesky=L)
+    x0 = torch.full((d,), 100.0, dtype=F64)
+    errs = []
+    for steps in (10, 100):
+        times = time_grid(1.0, steps, dtype=F64)
+        dw = brownian_increments(2000, times, d, generator=_gen(), dtype=F64)
+        errs.append(float((sde.paths(x0, times, dw) - sde.euler_paths(x0, times, dw))[-1].abs().mean()))
+    assert errs[1] < 0.45 * errs[0]  # strong order ½ of Euler–Maruyama for multiplicative noise
+    times = time_grid(1.0, 4, dtype=F64)
+    dw = brownian_increments(200_000, times, d, generator=_gen(3), dtype=F64)
+    xT = sde.paths(x0, times, dw)[-1]
+    assert torch.allclose(xT.mean(0), x0 * math.exp(0.05), rtol=3e-3)
+    if chol:
+        c = np.corrcoef(torch.log(xT).T.numpy())
+        assert abs(c[0, 1] - 0.5) < 0.01
+
+
+def test_euler_maruyama_with_callables_and_generic_sde():
+    sde = SDE(drift=lambda t, x: -x, diffusion=lambda t, x, v: 0.0 * v)
+    times = time_grid(1.0, 1000, dtype=F64)
+    dw = brownian_increments(3, times, 2, generator=_gen(), dtype=F64)
+    x = sde.paths(torch.ones(2, dtype=F64), times, dw)
+    assert torch.allclose(x[-1], torch.full((3, 2), math.exp(-1.0), dtype=F64), rtol=1e-3)
+    with pytest.raises(NotImplementedError):
+        sde.marginal(torch.ones(2), torch.ones(1), torch.ones(1, 2))
+    assert torch.equal(euler_maruyama(torch.zeros(2, dtype=F64), sde.drift, sde.diffusion, times, dw)[0],
+                       torch.zeros(3, 2, dtype=F64))
+
+
+def test_sampler_uses_the_generator_and_not_the_global_state():
+    times = time_grid(1.0, 5)
+    torch.manual_seed(0)
+    before = torch.rand(2)
+    torch.manual_seed(0)
+    a = brownian_increments(4, times, 3, generator=_gen(5))
+    b = brownian_increments(4, times, 3, generator=_gen(5))
+    assert torch.equal(a, b) and torch.equal(torch.rand(2), before)
+
+
+@pytest.mark.parametrize("factory", ALL)
+def test_diffusion_transpose_is_the_transpose(factory):
+    p = factory()
+    x = p.sde.marginal(p.x0, torch.full((5,), 0.5 * p.T, dtype=F64), torch.randn(5, p.dim, generator=_gen(),
+                                                                                    dtype=F64))
+    t = torch.full((5,), 0.5 * p.T, dtype=F64)
+    sigma = p.sde.diffusion_matrix(t, x)
+    v = torch.randn(5, p.dim, generator=_gen(2), dtype=F64)
+    assert torch.allclose(p.diffusion_transpose(t, x, v), torch.einsum("nij,ni->nj", sigma, v), atol=1e-10)
+
+
+@pytest.mark.parametrize("factory", [lambda: HJB(dim=3), lambda: AllenCahn(dim=2), lambda: BurgersType(dim=3),
+                                     lambda: QuadraticGradient(dim=3), lambda: ReactionDiffusion(dim=4)])
+def test_pinn_residual_equals_the_autograd_strong_form(factory):
+    p = factory()
+    shift, scale = p.input_normalization()
+    net = MLP(p.input_dim, 1, width=16, depth=2, input_shift=shift, input_scale=scale).double()
+    xt = p.interior_points(50, generator=_gen(), dtype=F64)
+    fast = p.residual(xt, laplacian(net, xt, method="forward", dims=p.laplacian_dims))
+    slow = p.pde_residual(lambda a: net(a)[:, 0], xt)
+    assert torch.allclose(fast, slow, atol=1e-10, rtol=1e-8)
+    with pytest.raises(ValueError, match="forward"):
+        p.residual(xt, laplacian(net, xt, method="hutchinson", dims=p.laplacian_dims, generator=_gen()))
+
+
+def test_pinn_sampling_follows_the_forward_process():
+    p = HJB(dim=3, T=2.0, x0=[1.0, 0.0, -1.0])
+    xt = p.interior_points(40000, generator=_gen(), dtype=F64)
+    assert xt.shape == (40000, 4) and float(xt[:, -1].min()) >= 0 and float(xt[:, -1].max()) <= 2.0
+    assert abs(float(xt[:, -1].mean()) - 1.0) < 0.02
+    # X_t = x0 + √2 W_t: E X = x0, Var X_i = 2 E t = 2
+    assert torch.allclose(xt[:, :3].mean(0), p.x0, atol=0.03)
+    assert torch.allclose(xt[:, :3].var(0), torch.full((3,), 2.0, dtype=F64), rtol=0.03)
+    (cond,) = p.conditions()
+    assert cond.name == "terminal"
+    xb = cond.sample(1000, generator=_gen(), dtype=F64)
+    assert torch.all(xb[:, -1] == 2.0)
+    assert torch.allclose(cond.target(xb), p.terminal(xb[:, :3]))
+    sob = p.interior_points(256, generator=_gen(), dtype=F64, method="sobol")
+    assert sob.shape == (256, 4) and bool(torch.isfinite(sob).all())
+    shift, scale = p.input_normalization()
+    assert len(shift) == len(scale) == 4 and shift[-1] == 1.0
+
+
+def test_pinn_refuses_state_dependent_diffusion_and_trains_on_hjb():
+    with pytest.raises(ValueError, match="deep-bsde"):
+        dlpde.solve("black-scholes-basket", "pinn", dim=2)
+    sol = dlpde.solve("hjb-lq", "pinn", dim=2, **tiny(steps=20))
+    assert sol.status == "ok" and sol.time_dependent
+    assert math.isfinite(sol.value_at(t=0.0, x=[0.0, 0.0]))
+
+
+def test_reference_values():
+    assert abs(HJB(dim=100).reference_value() - 4.590162) < 1e-6
+    assert abs(AllenCahn(dim=100).reference_value() - 0.052781) < 1e-6
+    assert DefaultRisk().reference_value() == 57.300
+    assert DefaultRisk(rate=0.03).reference_value() is None and DefaultRisk(dim=10).reference_value() is None
+    assert DiffRate().reference_value() == 21.299
+    assert BurgersType().reference_value() == 0.5
+    assert abs(QuadraticGradient().reference_value() - 0.841471) < 1e-6
+    assert abs(ReactionDiffusion().reference_value() - 1.6) < 1e-12
+
+
+def test_basket_closed_form_matches_the_numpy_reference():
+    from dlpde.reference.black_scholes import bs_call, geometric_basket_call
+    p = GeometricBasket(dim=5, corr=0.3, sigma=0.25)
+    x = p.sde.marginal(p.x0, torch.full((8,), 0.4, dtype=F64), torch.randn(8, 5, generator=_gen(), dtype=F64))
+    t = torch.full((8,), 0.4, dtype=F64)
+    ref = geometric_basket_call(x.numpy(), 100.0, 0.05, 0.25, 0.3, 0.6)
+    assert np.allclose(p.solution(t, x).numpy(), ref, rtol=1e-12)
+    one = GeometricBasket(dim=1, strike=100.0, rate=0.05, sigma=0.2)
+    assert abs(one.reference_value() - float(bs_call(100.0, 100.0, 0.05, 0.2, 1.0))) < 1e-10
+    assert abs(one.reference_value() - 10.450584) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["hjb-lq", "allen-cahn", "burgers-type", "quadratic-gradient", "reaction-diffusion",
+                                  "black-scholes-default-risk", "black-scholes-diff-rate", "black-scholes-basket"])
+def test_cases_rebuild_from_their_params(name):
+    p = make(name, dim=3)
+    assert p.dim == 3 and p.time_dependent and p.input_dim == 4
+    q = dlpde.problems.get_case(name).rebuild(p.params())
+    assert q.params() == p.params()
+    assert "deep-bsde" in dlpde.problems.get_case(name).solvers
+
+
+def test_parameters_are_constructor_arguments_and_are_checked():
+    p = HJB(dim=2, lam=0.5, T=0.5, x0=[0.1, 0.2])
+    assert p.params() == {"dim": 2, "T": 0.5, "x0": [0.1, 0.2], "lam": 0.5}
+    assert torch.allclose(p.generator(None, None, None, torch.ones(1, 2, dtype=F64)), torch.tensor([-0.5], dtype=F64))
+    with pytest.raises(ValueError, match="x0"):
+        HJB(dim=3, x0=[0.0, 1.0])
+    with pytest.raises(ValueError, match="T"):
+        AllenCahn(T=-1.0)
+    with pytest.raises(ValueError, match="v_l"):
+        DefaultRisk(v_h=80.0)
+    with pytest.raises(ValueError, match="scheme"):
+        DiffRate(scheme="milstein")
+    with pytest.raises(ValueError, match="correlation"):
+        GeometricBasket(dim=3, corr=-0.9)
+    with pytest.raises(ValueError, match="positive"):
+        DefaultRisk(dim=2, x0=[100.0, -1.0])
+
+
+def test_default_risk_intensity_is_piecewise_linear():
+    p = DefaultRisk(dim=2)
+    q = p.intensity(torch.tensor([0.0, 50.0, 60.0, 70.0, 100.0], dtype=F64))
+    assert torch.allclose(q, torch.tensor([0.2, 0.2, 0.11, 0.02, 0.02], dtype=F64))

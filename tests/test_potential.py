@@ -1,0 +1,79 @@
+"""The OT-Flow potential: exact gradient and Laplacian (one pass) equal autograd; the jet path too; files reload."""
+import pytest
+import torch
+
+from dlpde.derivatives import laplacian
+from dlpde.nn import NETWORKS, PotentialNet, build_network
+
+
+def perturbed(d, layers=2, width=8, seed=0):
+    """A float64 potential whose w, c, b are not at their (symmetric) initial values."""
+    torch.manual_seed(seed)
+    net = PotentialNet(d, width=width, layers=layers).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return net
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+@pytest.mark.parametrize("d", [1, 2, 10, 100])
+def test_exact_gradient_and_laplacian_equal_autograd(d, layers):
+    net = perturbed(d, layers)
+    s = torch.randn(16, d + 1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    phi, grad, lap = net.grad_laplacian(s)
+    ref = laplacian(net, s, method="autograd", dims=d)  # Laplacian over x only (not t)
+    assert torch.allclose(phi, ref.value, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(grad, ref.directional, rtol=1e-11, atol=1e-11)
+    assert torch.allclose(lap, ref.second, rtol=1e-10, atol=1e-10)
+    phi2, grad2 = net.gradient(s)
+    assert torch.allclose(grad2, grad, rtol=1e-13, atol=1e-13) and torch.equal(phi2, phi)
+
+
+@pytest.mark.parametrize("d", [1, 10])
+def test_forward_jet_equals_autograd(d):
+    net = perturbed(d, layers=3)
+    s = torch.randn(8, d + 1, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    fwd = laplacian(net, s, method="forward", dims=d)
+    ref = laplacian(net, s, method="autograd", dims=d)
+    assert torch.allclose(fwd.directional, ref.directional, atol=1e-11)
+    assert torch.allclose(fwd.second, ref.second, atol=1e-10)
+
+
+def test_laplacian_excludes_time_and_can_fail():
+    net = perturbed(3)
+    s = torch.randn(8, 4, dtype=torch.float64)
+    full = laplacian(net, s, method="autograd", dims=4).second  # includes ∂²Φ/∂t²
+    assert not torch.allclose(net.grad_laplacian(s)[2], full, atol=1e-6)
+
+
+def test_gradients_flow_to_every_parameter():
+    net = perturbed(4)
+    s = torch.randn(8, 5, dtype=torch.float64)
+    _, grad, lap = net.grad_laplacian(s)
+    (grad.square().sum() + lap.sum()).backward()
+    for name, p in net.named_parameters():  # all but the constant b, which ∇Φ and ΔΦ do not see
+        assert (p.grad is None) == (name == "c.bias"), name
+        assert name == "c.bias" or p.grad.abs().sum() > 0, name
+
+
+def test_config_rebuilds_the_same_network():
+    net = perturbed(5, layers=3, width=6)
+    assert NETWORKS["PotentialNet"] is PotentialNet
+    twin = build_network(net.config()).double()
+    twin.load_state_dict(net.state_dict())
+    s = torch.randn(4, 6, dtype=torch.float64)
+    assert torch.equal(twin(s), net(s)) and twin.config() == net.config()
+    assert net.rank == 6 and PotentialNet(20).rank == 10  # r = min(10, d + 1)
+
+
+@pytest.mark.parametrize("kw,match", [(dict(layers=1), "layers"), (dict(width=0), "width"),
+                                      (dict(rank=0), "rank"), (dict(activation="nope"), "activation")])
+def test_bad_arguments_are_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        PotentialNet(3, **kw)
+
+
+def test_wrong_input_shape_is_refused():
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        PotentialNet(3)(torch.zeros(2, 3))
