@@ -1,4 +1,5 @@
-"""Command line: ``dlpde cases``, ``dlpde solve CASE --solver S [...]``, ``dlpde info FILE``.
+"""Command line: ``dlpde cases``, ``dlpde solve CASE --solver S [...]``, ``dlpde validate CASE --solver S [...]``
+(``dlpde.validate``), ``dlpde info FILE``.
 
 Bad input gets one line on stderr saying what would work and exit status 2, never a traceback.
 """
@@ -88,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint at its step (same settings)")
     s.add_argument("--max-rollbacks", type=_nonneg_int("--max-rollbacks"),
                    help="divergence guard: rollbacks with the learning rate halved before giving up (default 3)")
+    s.add_argument("--mesh", metavar="FILE", help="mesh file meshio reads (.msh, .vtu, ...) for the poisson-mesh case")
+    v = sub.add_parser("validate", help="train, compare with the reference (exact or finite elements) and write "
+                       "HDF5 (+ /validation), PNG and XDMF")
+    for action in s._actions:  # the options of solve, except the output names
+        if action.dest not in ("help", "out", "plot"):
+            v._add_action(action)
+    v.add_argument("--out", help="output HDF5 file (default: CASE-SOLVER-dDIM-validation.h5); the figure is "
+                   "<stem>.png, the finite element fields <stem>-fem.xdmf")
+    v.add_argument("--plot", help="the PNG figure (default: <stem>.png)")
     i = sub.add_parser("info", help="print the attributes of a saved solution file")
     i.add_argument("file")
     return p
@@ -131,7 +141,11 @@ def cmd_solve(args) -> int:
 
     check_dim(args.dim)
     case = get_case(args.case)
-    problem = case.make(args.dim)
+    if args.mesh is not None:
+        from dlpde.validate import make_problem
+        problem = make_problem(args.case, dim=args.dim, mesh=args.mesh)
+    else:
+        problem = case.make(args.dim)
     out = Path(args.out or f"{args.case}-{args.solver}-d{problem.dim}.h5")
     checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")
@@ -178,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.ERROR if quiet else logging.INFO if args.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
         if args.command is None:
-            raise UsageError("dlpde: choose a command: cases, solve, info (see `dlpde --help`)")
+            raise UsageError("dlpde: choose a command: cases, solve, validate, info (see `dlpde --help`)")
+        if args.command == "validate":
+            from dlpde.validate import cmd_validate
+            return cmd_validate(args)
         return {"cases": cmd_cases, "solve": cmd_solve, "info": cmd_info}[args.command](args)
     except UsageError as e:
         print(str(e), file=sys.stderr)

@@ -76,8 +76,9 @@ class Solution:
         return g[:, : self.dim]
 
     def errors(self, n: int | None = None, seed: int = 12345) -> dict[str, float]:
-        """Relative L2 and max error against the exact solution on fresh uniform samples of the domain."""
-        if self.problem is None or not self.problem.has_exact:
+        """Relative L2 and max error against the exact solution on fresh uniform samples of the domain (or, where
+        there is no exact solution, against the problem's numerical ``reference``, e.g. finite elements)."""
+        if self.problem is None or not (self.problem.has_exact or getattr(self.problem, "has_reference", False)):
             return {}
         n = n or self.settings.eval_points
         g = torch.Generator().manual_seed(seed)
@@ -85,7 +86,7 @@ class Solution:
         p = next(self.model.parameters())
         with torch.no_grad():
             u = self.model(x.to(p)).double().cpu()[:, 0]
-        exact = self.problem.exact(x).double()
+        exact = (self.problem.exact(x) if self.problem.has_exact else self.problem.reference(x)).double().cpu()
         diff = u - exact
         return {"rel_l2_error": float(diff.norm() / exact.norm().clamp_min(1e-300)),
                 "max_error": float(diff.abs().max())}

@@ -105,6 +105,57 @@ def test_exact_gaussian_potential_gives_closed_form_cost_and_zero_residuals():
     assert wrong["G"].mean() > 0.1  # a wrong potential misses ρ₁: the check can fail
 
 
+class LQPotential(nn.Module):
+    """Φ = ½ q(t)|x − m|², q = κ/(1 + κ(1 − t)): the exact potential for the terminal cost g = ½κ|x − m|² with
+    no interaction (α = 1): −∂ₜΦ + ½|∇Φ|² = 0, Φ(·, 1) = g, and x(1) = x + κ/(1 + κ)(m − x)."""
+
+    def __init__(self, m, kappa):
+        super().__init__()
+        self.m, self.kappa = torch.as_tensor(m, dtype=F64), kappa
+        self.dummy = nn.Parameter(torch.zeros(1, dtype=F64))
+
+    def q(self, t):
+        return self.kappa / (1 + self.kappa * (1 - t))
+
+    def forward(self, s):
+        r = s[:, :-1] - self.m
+        return (0.5 * self.q(s[:, -1]) * (r * r).sum(1))[:, None]
+
+    def grad_laplacian(self, s):
+        r, t = s[:, :-1] - self.m, s[:, -1]
+        q = self.q(t)
+        gt = 0.5 * q * q * (r * r).sum(1)  # q' = q²
+        return self(s)[:, 0], torch.cat([q[:, None] * r, gt[:, None]], 1), q * r.shape[1]
+
+
+def test_given_terminal_cost_exact_potential_has_zero_hjb_residuals():
+    from dlpde.problems.mfg import MeanFieldGame
+
+    m, kappa = [2.0, -1.0], 3.0
+    p = MeanFieldGame(GaussianDensity([0.0, 0.0], 1.0),
+                      terminal=lambda x: 0.5 * kappa * ((x - torch.tensor(m, dtype=x.dtype)) ** 2).sum(1))
+    x0 = p.rho0.sample(500, generator=torch.Generator().manual_seed(4), dtype=F64)
+    c = characteristics(LQPotential(m, kappa), p, x0, p.rho0.log_prob(x0), alpha=(1, 1, 1, 1, 1), nt=8)
+    assert torch.allclose(c["x"], x0 + kappa / (1 + kappa) * (torch.tensor(m, dtype=F64) - x0), atol=1e-12)
+    assert c["R"].abs().max() < 1e-12 and c["final"].abs().max() < 1e-12
+    assert torch.allclose(c["ell"], torch.full_like(c["ell"], 2 * math.log(1 / (1 + kappa))), atol=1e-4)
+    wrong = characteristics(LQPotential(m, 2 * kappa), p, x0, None, alpha=(1, 1, 1, 1, 1), nt=8)
+    assert wrong["final"].mean() > 0.1  # the wrong κ misses the terminal condition
+
+
+def test_custom_problem_with_lbfgs_phase_runs():
+    from dlpde.problems.mfg import MeanFieldGame
+
+    p = MeanFieldGame(SampleDensity(np.random.default_rng(0).normal(size=(500, 2))),
+                      terminal=lambda x: 0.5 * (x - 1.0).square().sum(1), alpha=(1, 0, 1, 1, 0))
+    sol = dlpde.solve(p, "mfg", steps=3, lbfgs_steps=4, batch=64, width=8, depth=2, activation="logcosh", nt=2,
+                      log_every=2, eval_points=200, progress=False)
+    assert sol.status == "ok" and "lbfgs" in [r["phase"] for r in sol.history.rows]
+    assert "density" not in sol.extra and math.isfinite(sol.extra["cost_G"])  # no log ρ₀: no grid density
+    with pytest.raises(ValueError, match="alpha"):
+        dlpde.solve(MeanFieldGame(p.rho0, rho1=GaussianDensity([0, 0], 1.0)), "mfg", steps=1)
+
+
 def test_density_on_grid_by_backward_characteristics():
     p = make("ot-gaussian", dim=2, mean=M[:2], cov=[a * a for a in A[:2]])
     pot = GaussianOTPotential(M[:2], A[:2])
@@ -147,7 +198,7 @@ def test_cases_build_and_reference_values():
     cm = make("crowd-motion", dim=10)
     assert cm.active_interactions == ("obstacle", "entropy")
     peak = cm.obstacle(torch.zeros(1, 10))
-    assert float(peak) == pytest.approx(50 / (2 * math.pi * math.sqrt(0.5)))
+    assert float(peak) == pytest.approx(50.0)
     with pytest.raises(ValueError, match="dim >= 2"):
         make("crowd-motion", dim=1)
     small = make("ot-mixture-2d", reference_samples=300, reference_repeats=2)
@@ -185,15 +236,24 @@ def test_short_training_decreases_objective_and_file_roundtrip(tmp_path):
     assert np.array_equal(loaded.extra["density"], e["density"])
     x = torch.randn(5, 2)
     assert torch.allclose(loaded(0.5, x), sol(0.5, x))
+    from dlpde.plotting_mfg import plot_density
+    assert (tmp_path / "d.png").exists() is False and plot_density(loaded, tmp_path / "d.png")  # from the file
 
 
-def test_crowd_motion_short_run_reports_obstacle_terms():
+def test_crowd_motion_short_run_reports_obstacle_terms_and_pictures(tmp_path):
+    from dlpde.plotting_mfg import plot_density, plot_trajectories
+
     sol = dlpde.solve("crowd-motion", "mfg", dim=3, steps=5, batch=64, width=8, nt=2, eval_points=200,
                       progress=False)
     e = sol.extra
     assert sol.status == "ok" and e["cost_F_obstacle"] > 0 and "cost_F_entropy" in e
     assert 0.0 <= e["paths_in_obstacle_core"] <= 1.0
     assert e["obstacle"].shape == (64, 64) and e["sample_paths"].shape[2] == 2
+    for fn in (plot_density, plot_trajectories):  # d = 3: histograms of the pushed samples
+        png = fn(sol, tmp_path / f"{fn.__name__}.png")
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="mfg"):
+        sol.extra.pop("sample_paths") and plot_density(sol, tmp_path / "x.png")
 
 
 @pytest.mark.parametrize("kw,match", [(dict(alpha=[1, 2]), "alpha"), (dict(alpha=[0, 1, 1, 1, 1]), "alpha"),

@@ -16,11 +16,11 @@ def perturbed(d, layers=2, width=8, seed=0):
     return net
 
 
-@pytest.mark.parametrize("layers", [2, 3])
-@pytest.mark.parametrize("d", [1, 2, 10, 100])
+@pytest.mark.parametrize("d,layers", [(1, 2), (1, 3), (2, 2), (2, 3), (10, 2), (10, 3), (100, 2)])
 def test_exact_gradient_and_laplacian_equal_autograd(d, layers):
     net = perturbed(d, layers)
-    s = torch.randn(16, d + 1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    n = 4 if d == 100 else 16  # autograd needs d + 1 reverse passes: keep d = 100 small
+    s = torch.randn(n, d + 1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     phi, grad, lap = net.grad_laplacian(s)
     ref = laplacian(net, s, method="autograd", dims=d)  # Laplacian over x only (not t)
     assert torch.allclose(phi, ref.value, rtol=1e-12, atol=1e-12)

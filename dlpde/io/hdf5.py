@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -46,7 +49,7 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
             and hasattr(solution.problem, "domain")):
         grid = grid_fields(solution, GRID_POINTS[solution.dim])
     with atomic_path(path, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=USERBLOCK) as f:
             a = f.attrs
             a["format"], a["format_version"] = FORMAT, FORMAT_VERSION
             a["case"], a["solver"], a["dim"] = solution.case, solution.solver, solution.dim
@@ -83,6 +86,7 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
                 _dataset(g, "points", points)
                 for k, v in data.items():
                     _dataset(g, k, v)
+        seal(tmp, FORMAT, FORMAT_VERSION)
     if grid is not None:
         points, cells, data = grid
         write_xdmf(xdmf_path(path), points, cells, data, overwrite=True)
@@ -115,18 +119,7 @@ def check_output(path) -> Path:
 
 def read_attrs(path) -> dict:
     """The root attributes of a dlpde file, after checking it is one this version can read."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such file: {str(path)!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or corrupted") from None
-    try:
-        with f:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{str(path)!r} is a damaged HDF5 file: its attributes cannot be read ({e})") from None
+    attrs = read_root_attrs(path, "file")
     if attrs.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a dlpde solution file (no format={FORMAT!r} attribute)")
     try:
@@ -137,6 +130,90 @@ def read_attrs(path) -> dict:
         raise ValueError(f"{str(path)!r} has format version {version}, newer than this dlpde reads "
                          f"({FORMAT_VERSION}); upgrade dlpde")
     return attrs
+
+
+# -- integrity -------------------------------------------------------------------------------------------------
+# dlpde writes its HDF5 files with a 512-byte user block (a region HDF5 reserves for applications and skips) that
+# holds "FORMAT VERSION sha256:HEX", the SHA-256 of the rest of the file. A file whose checksum matches is read
+# directly. Any other file (damaged, truncated, edited by another program, or written before dlpde sealed its
+# files) is first read completely by a separate Python process: damaged HDF5 metadata can crash the HDF5 C library
+# (a segmentation fault, which no exception handler catches), and this way a damaged file gives a ValueError.
+USERBLOCK = 512
+_SEAL = re.compile(rb"(dlpde-[a-z]+) (\d+) sha256:([0-9a-f]{64})\n")
+_PROBE = r"""
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    def visit(name, obj):
+        dict(obj.attrs)
+        if isinstance(obj, h5py.Dataset):
+            np.asarray(obj)
+    dict(f.attrs)
+    f.visititems(visit)
+print("ok")
+"""
+
+
+def seal(path, fmt: str, version: int) -> None:
+    """Write the checksum header into the user block of a closed file created with ``userblock_size=USERBLOCK``."""
+    with open(path, "r+b") as f:
+        f.seek(USERBLOCK)
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+        f.seek(0)
+        f.write(f"{fmt} {version} sha256:{digest.hexdigest()}\n".encode().ljust(USERBLOCK, b"\0"))
+
+
+def seal_matches(path) -> bool | None:
+    """True: the file is as dlpde wrote it; False: it carries a seal that no longer matches; None: no seal."""
+    with open(path, "rb") as f:
+        m = _SEAL.match(f.read(USERBLOCK))
+        if m is None:
+            return None
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == m.group(3).decode()
+
+
+def _readable_elsewhere(path) -> str:
+    """Read the whole file in a separate process; "" when that worked, else why not."""
+    try:
+        r = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as e:  # no interpreter to spare: read it here, at some risk
+        log.debug("cannot probe %s in a subprocess (%s)", path, e)
+        return ""
+    if r.returncode == 0 and r.stdout.strip().endswith("ok"):
+        return ""
+    if r.returncode < 0:
+        return f"reading it crashes the HDF5 library (signal {-r.returncode})"
+    last = (r.stderr.strip().splitlines() or ["unknown error"])[-1]
+    return last[:300]
+
+
+def read_root_attrs(path, what: str) -> dict:
+    """The root attributes of an HDF5 file, read safely (see above); ValueError for a missing or damaged file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such {what}: {str(path)!r}")
+    try:
+        sealed = seal_matches(path)
+    except OSError as e:
+        raise ValueError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    if not sealed:
+        if not h5py.is_hdf5(str(path)):
+            raise ValueError(f"{str(path)!r} is not a readable HDF5 file; it may be truncated or corrupted")
+        why = _readable_elsewhere(path)
+        if why:
+            note = " (it no longer matches the checksum dlpde wrote into it)" if sealed is False else ""
+            raise ValueError(f"{str(path)!r} is a damaged HDF5 file{note}: {why}; it may be truncated or "
+                             "corrupted")
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or corrupted") \
+            from None
 
 
 def load_solution(path, *, device: str = "cpu"):

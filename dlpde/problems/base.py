@@ -74,6 +74,21 @@ class Problem:
         raise ValueError(f"{self.case} has no closed-form solution")
 
     @property
+    def has_reference(self) -> bool:
+        """A reference solution can be evaluated at points: the exact one, or a numerical one (finite elements)."""
+        return self.has_exact
+
+    def reference(self, x: Tensor) -> Tensor:
+        """The reference solution at points x (n, input_dim): ``exact`` where it exists, else a numerical reference
+        (subclasses, e.g. finite elements on a mesh); ValueError when the problem has none."""
+        if not self.has_exact:
+            raise ValueError(f"{self.case} has no reference solution that can be evaluated at points")
+        return self.exact(x)
+
+    def prepare_reference(self) -> None:
+        """Compute a numerical reference now (called before a training clock starts); closed forms need nothing."""
+
+    @property
     def has_energy(self) -> bool:
         return False
 

@@ -295,7 +295,7 @@ class OptimalTransport(MeanFieldGame):
     a finite α₃ pulls the learned cost below it by a relative O(α₁/α₃)."""
 
     def __init__(self, rho0: Density, rho1: Density, *, T: float = 1.0,
-                 alpha: Sequence[float] = (1.0, 0.0, 500.0, 1.0, 0.0), box=None, case="custom", params=None,
+                 alpha: Sequence[float] = (1.0, 0.0, 2000.0, 10.0, 0.0), box=None, case="custom", params=None,
                  reference: Callable[[], float] | None = None, reference_description: str = ""):
         super().__init__(rho0, rho1=rho1, T=T, alpha=alpha, box=box, case=case, params=params)
         self._reference, self._reference_description, self._reference_value = reference, reference_description, None
@@ -327,7 +327,7 @@ OT_GAUSSIAN_STD = (0.6, 1.4, 0.8, 1.2)
 
 
 def ot_gaussian(dim: int = 2, mean: Sequence[float] | None = None, cov=None, mean0: Sequence[float] | None = None,
-                cov0=None, alpha: Sequence[float] = (1.0, 0.0, 500.0, 1.0, 0.0)) -> OptimalTransport:
+                cov0=None, alpha: Sequence[float] = (1.0, 0.0, 2000.0, 10.0, 0.0)) -> OptimalTransport:
     """OT from ρ₀ = N(mean0, cov0) (default N(0, I)) to ρ₁ = N(mean, cov); covariances full (d×d), diagonal
     (d variances) or scalar. Default ρ₁: mean (1.5, −1, 0.5, −0.5, 0, …) and standard deviations
     (0.6, 1.4, 0.8, 1.2, 1, …) (the first min(d, 4) coordinates move; the others stay N(0, 1), so the cost is the
@@ -359,7 +359,7 @@ def _jsonable(v):
 
 
 def ot_mixture_2d(radius: float = 4.0, variance: float = 0.3, components: int = 8, reference_samples: int = 4000,
-                  reference_repeats: int = 4, alpha: Sequence[float] = (1.0, 0.0, 500.0, 1.0, 0.0)
+                  reference_repeats: int = 4, alpha: Sequence[float] = (1.0, 0.0, 2000.0, 10.0, 0.0)
                   ) -> OptimalTransport:
     """OT from eight Gaussians N(4(cos θ_k, sin θ_k), 0.3 I) on a circle to N(0, 0.3 I) (Ruthotto et al. 2020).
     Reference: ½ × the exact discrete W₂² (POT) between ``reference_samples`` samples of each, averaged over
@@ -400,33 +400,35 @@ def pot_transport_cost(rho0: Density, rho1: Density, n: int, repeats: int, seed:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
 
 
-def gaussian_obstacle(mass: float = 50.0, variances: Sequence[float] = (1.0, 0.5)) -> Callable[[Tensor], Tensor]:
-    """Q(x) = mass · N((x₁, x₂); 0, diag(variances)): the crowd-motion obstacle of Ruthotto et al. (2020)
-    (MFGnet.jl: a Gaussian of mass 50, so its peak is 50 / (2π √(1·0.5)) ≈ 11.25). Only x₁, x₂ matter."""
+def gaussian_obstacle(height: float = 50.0, variances: Sequence[float] = (1.0, 0.5)) -> Callable[[Tensor], Tensor]:
+    """Q(x) = height · exp(−½(x₁²/v₁ + x₂²/v₂)): the crowd-motion obstacle, a 2-D Gaussian bump of height 50 with
+    variances (1, 0.5) (REFERENCES.md §4). Only x₁, x₂ matter. (MFGnet.jl's scripts scale a normalised Gaussian
+    by 50 instead, a bump of height 50/(2π√0.5) ≈ 11.25: ``height=11.25`` gives that one.)"""
     v1, v2 = float(variances[0]), float(variances[1])
-    norm = mass / (2 * math.pi * math.sqrt(v1 * v2))
+    if not (math.isfinite(height) and height >= 0 and v1 > 0 and v2 > 0):
+        raise ValueError(f"the obstacle needs height >= 0 and positive variances, got {height}, {variances}")
 
     def Q(x: Tensor) -> Tensor:
-        return norm * torch.exp(-0.5 * (x[:, 0] ** 2 / v1 + x[:, 1] ** 2 / v2))
+        return height * torch.exp(-0.5 * (x[:, 0] ** 2 / v1 + x[:, 1] ** 2 / v2))
 
     return Q
 
 
-def crowd_motion(dim: int = 2, obstacle_mass: float = 50.0, entropy_weight: float = 0.01,
+def crowd_motion(dim: int = 2, obstacle_height: float = 50.0, entropy_weight: float = 0.01,
                  congestion_weight: float = 0.0, variance: float = 0.3,
-                 alpha: Sequence[float] = (1.0, 2.0, 4.0, 2.0, 2.0)) -> MeanFieldGame:
+                 alpha: Sequence[float] = (1.0, 1.0, 5.0, 20.0, 1.0)) -> MeanFieldGame:
     """Crowd motion (Ruthotto et al. 2020): ρ₀ = N((0, 3, 0, …), 0.3 I) to ρ₁ = N((0, −3, 0, …), 0.3 I) in T = 1
-    around the obstacle Q (``gaussian_obstacle``), F = ∫Qρ + 0.01 ∫ρ log ρ, G = KL(ρ(T)‖ρ₁), α = (1, 2, 4, 2, 2) as
-    in MFGnet.jl. The extra dimensions carry no cost, so the transport and obstacle costs of the optimum do not
-    depend on d (the d-consistency check)."""
+    around the obstacle Q (``gaussian_obstacle``), F = ∫Qρ + 0.01 ∫ρ log ρ, G = KL(ρ(T)‖ρ₁), α = (1, 1, 5, 20, 1)
+    as in the paper's scripts (MFGnet.jl, runMultilevel.sh). The extra dimensions carry no cost, so the transport
+    and obstacle costs of the optimum do not depend on d (the d-consistency check)."""
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
         raise ValueError(f"crowd-motion needs dim >= 2 (the obstacle lives in x1, x2), got {dim!r}")
     m0 = [0.0, 3.0] + [0.0] * (dim - 2)
     m1 = [0.0, -3.0] + [0.0] * (dim - 2)
-    params = {"obstacle_mass": obstacle_mass, "entropy_weight": entropy_weight,
+    params = {"obstacle_height": obstacle_height, "entropy_weight": entropy_weight,
               "congestion_weight": congestion_weight, "variance": variance, "alpha": list(alpha)}
     return MeanFieldGame(GaussianDensity(m0, variance), rho1=GaussianDensity(m1, variance), T=1.0,
-                         obstacle=gaussian_obstacle(obstacle_mass), obstacle_weight=1.0,
+                         obstacle=gaussian_obstacle(obstacle_height), obstacle_weight=1.0,
                          entropy_weight=entropy_weight, congestion_weight=congestion_weight, alpha=alpha,
                          box=([-4.0, -5.0], [4.0, 5.0]), case="crowd-motion", params=params)
 
@@ -443,7 +445,7 @@ def cases() -> list:
     return [
         Case("ot-gaussian", ot_gaussian, ("mfg",),
              "optimal transport N(0, I) → N(m, Σ) in any d; closed-form ½W2² (Ruthotto et al. 2020)",
-             default_dim=2, defaults=dict(common, steps=1000, batch=512, width=32, nt=4)),
+             default_dim=2, defaults=dict(common, steps=1500, batch=1024, width=32, nt=4)),
         Case("ot-mixture-2d", ot_mixture_2d, ("mfg",),
              "optimal transport, 8 Gaussians on a circle → one Gaussian; POT reference (Ruthotto et al. 2020)",
              defaults=dict(common, steps=2000, batch=1024, width=32, nt=8)),

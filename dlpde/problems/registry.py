@@ -59,6 +59,8 @@ _POISSON = [
 def _all_cases() -> list[Case]:
     """Every case family contributes its list here (one import per family module)."""
     cases = list(_POISSON)
+    from dlpde.problems import mesh_cases
+    cases += mesh_cases.cases()
     from dlpde.problems import mfg
     cases += mfg.cases()
     from dlpde.problems import parabolic

@@ -57,7 +57,10 @@ class Solver:
         solution = Solution(problem=problem, model=model, solver=self.name, settings=s, history=None,
                             case=problem.case, problem_params=problem.params(), dim=problem.dim,
                             time_dependent=problem.time_dependent)
-        evaluate = (lambda: solution.errors(min(s.eval_points, 4000))) if problem.has_exact else None
+        has_reference = problem.has_exact or getattr(problem, "has_reference", False)
+        evaluate = (lambda: solution.errors(min(s.eval_points, 4000))) if has_reference else None
+        if has_reference and not problem.has_exact:
+            problem.prepare_reference()  # e.g. a finite element solve: done before the training clock starts
         result = Trainer(s.train_config(), evaluate=evaluate, label=f"{problem.case}/{self.name}").fit(
             list(model.parameters()), objective)
         solution.history, solution.status, solution.message = result.history, result.status, result.message

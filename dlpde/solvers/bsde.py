@@ -14,7 +14,8 @@ Options (``solve(..., time_steps=20, ...)``): ``time_steps`` N; ``hidden`` (defa
 of the sub-networks and their ``subnet_activation`` ("relu" as in the paper, or a name in
 ``dlpde.nn.ACTIVATIONS``; ``width``/``depth``/``activation`` are the PINN's and are not used); ``batch_norm`` (paper: True; default False);
 ``skip`` (per-step diagonal linear term, default True, see ``dlpde.nn.bsde``); ``y0_init``: "mc" (default: the mean
-of a backward recursion with Z = 0 over 4096 paths — E g(X_T) when f(·, 0) = 0) or a number; ``loss_clip``: residuals
+of a backward recursion with Z = 0 over 4096 paths — E g(X_T) when f(·, 0) = 0) or a number (the sub-networks
+output Z in units of the RMS of σᵀ∇g(X_T) from the same simulation, see ``start_values``); ``loss_clip``: residuals
 beyond it count linearly (the DeepBSDE code's Huber-type loss; default none).
 
 Result: ``sol.value_at(t=0, x=x0)`` (or ``sol(0, x0)``) is the learned Y_0; ``sol.extra`` has ``u0``, ``u0_std_last``
@@ -150,19 +151,36 @@ class BSDEObjective:
             self._last_step = step
         return loss, {"y0": y0}
 
-    @torch.no_grad()
-    def initial_y0(self, paths: int = 4096) -> float:
-        """Mean over ``paths`` paths of the backward recursion Y_n = Y_{n+1} + f(t_n, X_n, Y_{n+1}, 0)Δt from
-        Y_N = g(X_N) (Z = 0): a starting value for Y₀ that costs one simulation."""
-        x, _ = self.sample(paths, self.s.generator(offset=7))
-        y = self.problem.terminal(x[-1])
+
+
+def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 4096) -> tuple[float, float]:
+    """(Y₀ start, Z scale) from one simulation of ``paths`` paths (a generator stream of its own).
+
+    Y₀ start: the mean of the backward recursion Y_n = Y_{n+1} + f(t_n, X_n, Y_{n+1}, 0)Δt from Y_N = g(X_N) (Z = 0),
+    which is E g(X_T) when f(·, 0) = 0. Z scale: the root mean square of Z_T = σᵀ∇g(X_T) over paths and components,
+    the unit in which the sub-networks output Z (so their outputs are O(1) whatever the case's magnitudes).
+    """
+    times = time_grid(problem.T, steps, device=s.torch_device, dtype=s.torch_dtype)
+    dt = times[1:] - times[:-1]
+    gen = s.generator(offset=7)
+    dw = brownian_increments(paths, times, problem.noise_dim, generator=gen, dtype=s.torch_dtype)
+    x = problem.sde.paths(problem.x0.to(device=s.torch_device, dtype=s.torch_dtype), times, dw)
+    with torch.enable_grad():
+        xT = x[-1].detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(problem.terminal(xT).sum(), xT)
+    with torch.no_grad():
+        zT = problem.diffusion_transpose(times[-1].expand(paths), x[-1], grad)
+        z_scale = float(zT.pow(2).mean().sqrt())
+        y = problem.terminal(x[-1])
         zero = torch.zeros_like(x[0])
-        for n in reversed(range(len(self.dt))):
-            y = y + self.problem.generator(self.times[n].expand(paths), x[n], y, zero) * self.dt[n]
-        value = float(y.mean())
-        if not math.isfinite(value):
-            raise ValueError("the Monte Carlo start value of Y0 is not finite; pass y0_init=<number>")
-        return value
+        for n in reversed(range(steps)):
+            y = y + problem.generator(times[n].expand(paths), x[n], y, zero) * dt[n]
+        y0 = float(y.mean())
+    if not math.isfinite(y0):
+        raise ValueError("the Monte Carlo start value of Y0 is not finite; pass y0_init=<number>")
+    if not (math.isfinite(z_scale) and z_scale > 0):
+        z_scale = 1.0 / problem.dim
+    return y0, z_scale
 
 
 class DeepBSDE(Solver):
@@ -195,20 +213,23 @@ class DeepBSDE(Solver):
                 raise ValueError(f"{name} must be True or False, got {o[name]!r}")
         return o
 
-    def build_model(self, problem: Parabolic, s: SolveSettings) -> BSDENetwork:
+    def build_model(self, problem: Parabolic, s: SolveSettings, *, y0: float = 0.0,
+                    z_scale: float | None = None) -> BSDENetwork:
         o = self._options(s)
         spread = problem.spread()
         return BSDENetwork(problem.dim, o["time_steps"], x0=problem.x0.tolist(), T=problem.T, hidden=o["hidden"],
-                           hidden_layers=o["hidden_layers"], activation=o["subnet_activation"], batch_norm=o["batch_norm"],
-                           skip=o["skip"], input_shift=problem.x0.tolist(), input_scale=(1.0 / spread).tolist())
+                           hidden_layers=o["hidden_layers"], activation=o["subnet_activation"],
+                           batch_norm=o["batch_norm"], skip=o["skip"], input_shift=problem.x0.tolist(),
+                           input_scale=(1.0 / spread).tolist(), output_scale=z_scale, y0=y0)
 
     def run(self, problem: Parabolic, s: SolveSettings) -> BSDESolution:
         o = self._options(s)
-        net = init_model(lambda: self.build_model(problem, s), s.seed).to(s.torch_device, s.torch_dtype)
+        y0, z_scale = start_values(problem, s, o["time_steps"])
+        if o["y0_init"] != "mc":
+            y0 = float(o["y0_init"])
+        net = init_model(lambda: self.build_model(problem, s, y0=y0, z_scale=z_scale), s.seed)
+        net = net.to(s.torch_device, s.torch_dtype)
         objective = BSDEObjective(problem, net, s, loss_clip=o["loss_clip"])
-        y0 = objective.initial_y0() if o["y0_init"] == "mc" else float(o["y0_init"])
-        with torch.no_grad():
-            net.y0.fill_(y0)
         reference = problem.reference_value()
         solution = BSDESolution(problem=problem, model=net, solver=self.name, settings=s, history=None,
                                 case=problem.case, problem_params=problem.params(), dim=problem.dim,

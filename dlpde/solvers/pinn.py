@@ -19,6 +19,16 @@ from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
 
 
+def condition_values(c, xb: torch.Tensor) -> torch.Tensor:
+    """The condition's target at the points xb, checked to be a tensor of shape (n,)."""
+    target = c.target(xb)
+    if not isinstance(target, torch.Tensor) or target.shape != xb.shape[:1]:
+        shape = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
+        raise ValueError(f"the {c.name} data must return a tensor with one value per point, shape ({xb.shape[0]},), "
+                         f"got {shape}; return e.g. g(x)[:, 0] instead of g(x)")
+    return target
+
+
 class StrongFormObjective:
     """Residual + condition losses; shared by PINN and DGM (which differ in network and sampling defaults)."""
 
@@ -41,12 +51,7 @@ class StrongFormObjective:
         self.cond_points = []
         for c in self.conditions:
             xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
-            target = c.target(xb)
-            if not isinstance(target, torch.Tensor) or target.shape != xb.shape[:1]:
-                shape = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
-                raise ValueError(f"the {c.name} data must return one value per point, shape ({xb.shape[0]},), "
-                                 f"got {shape}; return e.g. g(x)[:, 0] instead of g(x)")
-            self.cond_points.append((xb, target.detach()))
+            self.cond_points.append((xb, condition_values(c, xb).detach()))
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
@@ -80,10 +85,18 @@ class StrongFormObjective:
     def _loss_terms(self, x, cond_points):
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
                       probes=self.s.probes, generator=self.gen)
-        r = self.problem.residual(x, d)
-        if r.shape != x.shape[:1]:
+        try:
+            r = self.problem.residual(x, d)
+        except (RuntimeError, TypeError) as e:
+            if self._checked:
+                raise
+            raise ValueError(f"the residual of {self.problem.case} cannot be computed at the first collocation "
+                             f"points ({e}); the problem's functions must map points (n, d) to tensors of shape "
+                             "(n,)") from None
+        if not isinstance(r, torch.Tensor) or r.shape != x.shape[:1]:
+            shape = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
             raise ValueError(f"the residual of {self.problem.case} must have shape ({x.shape[0]},), one value per "
-                             f"point, got {tuple(r.shape)}; the source term probably returns shape (n, 1): "
+                             f"point, got {shape}; the source term probably returns shape (n, 1): "
                              "return f(x)[:, 0] or a 1-D tensor")
         terms = {"loss_pde": (r * r).mean()}
         total = terms["loss_pde"]
@@ -110,7 +123,7 @@ def scaling(problem: Problem, s: SolveSettings) -> dict:
     g = torch.Generator().manual_seed(s.seed + 99991)
     for c in problem.conditions():
         xb = c.sample(2048, generator=g, dtype=torch.float64)
-        values.append(c.target(xb).double())
+        values.append(condition_values(c, xb).double())
     out_shift, out_scale = 0.0, 1.0
     if values:
         v = torch.cat(values)

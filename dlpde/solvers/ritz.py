@@ -75,6 +75,23 @@ def input_centering(problem: Problem) -> tuple[list[float] | None, list[float] |
     return ((lo + hi) / 2).tolist(), (2 / (hi - lo)).tolist()
 
 
+def init_output_offset(model: nn.Module, problem: Problem, s: SolveSettings, n: int = 4096) -> None:
+    """Data-dependent initialisation: set the output bias to the mean of the boundary data, so training starts
+    at the right level (u = Σ x_i² on (0,1)^100 sits near 33; Adam moves a bias by about lr per step)."""
+    out = getattr(model, "out", None)
+    if not isinstance(out, nn.Linear) or out.bias is None or out.out_features != 1:
+        return
+    targets = []
+    for c in problem.conditions():
+        xb = c.sample(n, generator=s.generator(11), device=s.torch_device, dtype=s.torch_dtype)
+        targets.append(c.target(xb).detach().reshape(-1))
+    if targets:
+        with torch.no_grad():
+            mean = torch.cat(targets).mean()
+            if bool(torch.isfinite(mean)):
+                out.bias.fill_(float(mean))
+
+
 class EnergyObjective:
     """|Ω|·mean e(x, u, ∇u) + β Σ_c w_c |∂Ω|·mean (u − g)² on fresh samples (see the module docstring)."""
 
@@ -131,6 +148,7 @@ class DeepRitz(Solver):
                       input_map=s.options.get("input_map", "auto"), input_shift=shift, input_scale=scale)
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
+        init_output_offset(model, problem, s)
         return EnergyObjective(problem, model, s)
 
     def run(self, problem: Problem, s: SolveSettings) -> Solution:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from dlpde.io.atomic import atomic_path, check_writable
+from dlpde.io.hdf5 import USERBLOCK, read_root_attrs, seal
 
 FORMAT = "dlpde-checkpoint"
 FORMAT_VERSION = 1
@@ -160,9 +161,8 @@ def check_target(path) -> Path:
     path = check_writable(path, overwrite=True)
     if path.exists():
         try:
-            with h5py.File(path, "r") as f:
-                ok = f.attrs.get("format") in (FORMAT, FORMAT.encode())
-        except OSError:
+            ok = read_root_attrs(path, "checkpoint file").get("format") == FORMAT
+        except ValueError:
             ok = False
         if not ok:
             raise ValueError(f"{str(path)!r} exists and is not a dlpde checkpoint; choose another checkpoint path "
@@ -179,7 +179,7 @@ def write(path, state: dict, history_rows: list[dict], *, label: str) -> str:
     skeleton = json.dumps(_encode(state, arrays))
     history = json.dumps(history_rows, default=lambda o: o.item() if hasattr(o, "item") else repr(o))
     with atomic_path(path, overwrite=True) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=USERBLOCK) as f:
             a = f.attrs
             a["format"], a["format_version"] = FORMAT, FORMAT_VERSION
             a["step"], a["phase"], a["label"] = int(state["step"]), str(state["phase"]), label
@@ -190,6 +190,7 @@ def write(path, state: dict, history_rows: list[dict], *, label: str) -> str:
                 _dataset(f, f"json/{name}", np.frombuffer(text.encode(), dtype=np.uint8))
             for key, arr in arrays.items():
                 _dataset(f, f"arrays/{key}", arr)
+        seal(tmp, FORMAT, FORMAT_VERSION)
     return str(path)
 
 
@@ -201,20 +202,9 @@ def _dataset(f: h5py.File, name: str, arr: np.ndarray) -> None:
 
 
 def read_attrs(path) -> dict:
-    """The root attributes of a checkpoint, after checking it is a dlpde checkpoint this version can read."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such checkpoint file: {str(path)!r}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({e}); the checkpoint may be truncated or "
-                         "corrupted") from None
-    try:
-        with f:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{str(path)!r} is a damaged HDF5 checkpoint: its attributes cannot be read ({e})") from None
+    """The root attributes of a checkpoint, after checking it is a dlpde checkpoint this version can read (a
+    damaged file is read in a separate process first, see ``dlpde.io.hdf5.read_root_attrs``)."""
+    attrs = read_root_attrs(path, "checkpoint file")
     if attrs.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a dlpde checkpoint (no format={FORMAT!r} attribute)")
     try:

@@ -41,6 +41,7 @@ from dlpde.training.progress import Progress
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 SCHEDULES = ("cosine", "exponential", "constant")
+MAX_COUNT = 10**9  # steps, intervals and rollbacks above this are typos, not plans
 
 
 class Objective(Protocol):
@@ -77,14 +78,17 @@ class TrainConfig:
             lower = 0 if name in ("lbfgs_steps", "steps", "checkpoint_every", "max_rollbacks") else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < lower:
                 raise ValueError(f"{name} must be an integer >= {lower}, got {v!r}")
+            if v > MAX_COUNT:
+                raise ValueError(f"{name} must be at most {MAX_COUNT:,}, got {v:,}")
         if self.steps + self.lbfgs_steps < 1:
             raise ValueError("steps + lbfgs_steps must be at least 1")
         if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and math.isfinite(self.lr)
                 and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.schedule not in SCHEDULES:
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not (isinstance(self.lr_final_ratio, (int, float)) and 0 < self.lr_final_ratio <= 1):
+        if not (isinstance(self.lr_final_ratio, (int, float)) and not isinstance(self.lr_final_ratio, bool)
+                and 0 < self.lr_final_ratio <= 1):
             raise ValueError(f"lr_final_ratio must lie in (0, 1], got {self.lr_final_ratio!r}")
         for name in ("checkpoint_path", "resume"):
             v = getattr(self, name)
