@@ -30,7 +30,8 @@ def plot_solution(solution, path, *, n: int = 129) -> str:
     plt = _pyplot()
     p = solution.problem
     fields = p is not None and not solution.time_dependent and solution.dim == 2 and hasattr(p, "domain")
-    ncols = 4 if fields and p.has_exact else (2 if fields else 1)
+    has_ref = p is not None and (p.has_exact or getattr(p, "has_reference", False))
+    ncols = 4 if fields and has_ref else (2 if fields else 1)
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.6), squeeze=False)
     axes = axes[0]
     if fields:
@@ -44,6 +45,10 @@ def plot_solution(solution, path, *, n: int = 129) -> str:
         if p.has_exact:
             ex = p.exact(x).double().numpy().reshape(gx.shape)
             ex[~inside] = np.nan
+        elif has_ref:  # a numerical reference (finite elements), defined only inside the domain
+            ex = np.full(gx.shape, np.nan)
+            ex[inside] = p.reference(x[torch.as_tensor(inside.ravel())]).double().cpu().numpy()
+        if has_ref:
             panels += [("reference", ex), ("network − reference", u - ex)]
         for ax, (title, z) in zip(axes, panels):
             im = ax.pcolormesh(gx, gy, z, shading="auto", cmap="RdBu_r" if "−" in title else "viridis")

@@ -116,6 +116,8 @@ def validate(problem: Problem | str, solver: str = "pinn", *, dim: int | None = 
         raise ValueError("dim and mesh are only for case names; a Problem object already has its domain")
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a dlpde Problem or a case name, got {type(problem).__name__}")
+    from dlpde.solvers import get_solver
+    get_solver(solver)  # an unknown name fails before the finite element reference is computed
     fem_case = _fem(problem, compute=False)
     out_p, plot_default, xdmf_default = default_paths(problem.case, solver, problem.dim, None if out is None
                                                       else str(out))
@@ -218,10 +220,12 @@ def _quadrature_error(sol: Solution, fem) -> float:
 
 
 def _append_group(path: Path, data: dict) -> None:
+    """Add /validation to a file ``Solution.save`` wrote, and renew its SHA-256 seal (``dlpde.io.hdf5.seal``)."""
     import h5py
 
-    from dlpde.io.hdf5 import _dataset
+    from dlpde.io import hdf5
 
+    sealed = hdf5.seal_matches(path)
     with h5py.File(path, "r+") as f:
         if "validation" in f:
             del f["validation"]
@@ -230,7 +234,9 @@ def _append_group(path: Path, data: dict) -> None:
             g.attrs[k] = v
         for k in ("x", "cells", "u_nn", "u_reference", "difference", "u_fem", "u_exact"):
             if k in data:
-                _dataset(g, k, data[k])
+                hdf5._dataset(g, k, data[k])
+    if sealed:
+        hdf5.seal(path, hdf5.FORMAT, hdf5.FORMAT_VERSION)
 
 
 # ---------------------------------------------------------------------------------------------------------------

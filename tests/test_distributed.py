@@ -146,3 +146,21 @@ def test_two_processes_equal_one_process_on_the_union_of_their_samples(tmp_path)
     np.testing.assert_allclose(ddp_loss, one_loss, rtol=1e-10, atol=0)
     for name, value in model.state_dict().items():
         np.testing.assert_allclose(ddp_params[name], value.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the skip path needs a machine without a GPU")
+def test_gpu_benchmark_skips_cleanly_without_a_gpu(tmp_path):
+    out = tmp_path / "GPU.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--out", str(out)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "no CUDA GPU" in r.stdout and not out.exists()
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_dry_run_on_the_cpu(tmp_path):
+    out = tmp_path / "GPU.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick",
+                        "--budget", "10", "--only", "pinn", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| pinn | poisson-100d | 100 |" in out.read_text()

@@ -24,7 +24,7 @@ from dlpde.settings import LIMITS, MAX_DIM, MAX_SEED
 from dlpde.training import Trainer
 from dlpde.training import checkpoint as ckpt
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 TINY = dict(steps=4, batch=16, boundary_batch=8, width=8, depth=1, log_every=2, eval_every=2, eval_points=100,
             lbfgs_steps=0, progress=False)
 
@@ -77,7 +77,8 @@ def bad_count(lower: int, upper: int):
 
 
 def bad_choice(valid):
-    return st.one_of(st.text(max_size=8).filter(lambda s: s not in valid), st.integers(), st.lists(st.text(), max_size=1))
+    return st.one_of(st.text(max_size=8).filter(lambda s: s not in valid), st.integers(),
+                     st.lists(st.text(), max_size=1))
 
 
 def bad_positive_float(upper=None):
@@ -214,7 +215,7 @@ def corrupt(raw: bytes, seed: int, cut: bool) -> bytes:
     return bytes(b)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, database=None)
 @given(seed=st.integers(0, 2**32 - 1), cut=st.booleans())
 def test_corrupted_or_truncated_solution_files_fail_cleanly(files, seed, cut):
     sol = files["solution"]
@@ -233,7 +234,7 @@ def test_corrupted_or_truncated_solution_files_fail_cleanly(files, seed, cut):
         assert rc in (0, 2) and "Traceback" not in err.getvalue()
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=8, deadline=None, database=None)
 @given(seed=st.integers(0, 2**32 - 1), cut=st.booleans())
 def test_corrupted_or_truncated_checkpoints_fail_cleanly(files, seed, cut):
     good_state, _, _ = ckpt.read(files["ckpt"])
@@ -384,3 +385,16 @@ def test_resume_with_a_checkpoint_of_another_run_exits_2(files, tmp_path):
     assert_usage_error(rc, err, argv)
     assert "written for 'poisson-2d/pinn'" in err
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_files_without_the_checksum_seal_still_load(files, tmp_path):
+    """Files written before dlpde sealed its files (no user block) are read after a check in a subprocess."""
+    old = tmp_path / "old.h5"
+    with h5py.File(files["good"], "r") as src, h5py.File(old, "w") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        for name in src:
+            src.copy(src[name], dst, name=name)
+    assert old.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"  # no user block
+    x = torch.rand(8, 2, dtype=torch.float64)
+    assert torch.equal(dlpde.load(old)(x), files["solution"](x))

@@ -54,8 +54,8 @@ class Run:
         return self.case if self.dim is None else f"{self.case}-d{self.dim}"
 
 
-OT = dict(steps=1500, batch=1024, width=32, nt=8, lr=0.01, alpha=[1, 0, 2000, 1, 0])
-CROWD = dict(steps=1500, batch=1024, width=32, nt=8, lr=0.01)
+OT = dict(steps=1500, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 0, 2000, 10, 0])
+CROWD = dict(steps=2500, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 1, 5, 20, 1], eval_points=50_000)
 RUNS = [
     Run("ot-gaussian", 2, OT, figures=True, stat_samples=1_000_000),
     Run("ot-gaussian", 10, OT, stat_samples=1_000_000),
@@ -121,6 +121,26 @@ def run_one(run: Run, out: Path, figures: Path, device: str, quick: bool) -> dic
     (out / f"{run.key}.json").write_text(json.dumps(result, indent=1, default=float))
     log.info("%s: L %.4f (reference %s) in %.0f s", run.key, e.get("cost_L", math.nan),
              e.get("reference_cost", "-"), sol.wall_time_s)
+    return result
+
+
+def reevaluate(key: str, out: Path, n: int, seed: int = 7) -> dict:
+    """Recompute the cost terms of a saved run (``<out>/<key>.h5``) on n fresh ρ₀ samples on this machine's CPU,
+    e.g. for a run trained on a GPU with fewer evaluation samples; updates ``<out>/<key>.json``."""
+    from dlpde.solvers.mfg import evaluate_mfg
+
+    sol = dlpde.load(out / f"{key}.h5")
+    e = sol.extra
+    t0 = time.perf_counter()
+    new = evaluate_mfg(sol.model, sol.problem, alpha=e["alpha"], nt=int(e["nt_eval"]), n=n,
+                       generator=torch.Generator().manual_seed(seed))
+    path = out / f"{key}.json"
+    result = json.loads(path.read_text())
+    result.update({k: v for k, v in new.items() if isinstance(v, (int, float, str))})
+    result["reevaluated"] = (f"cost terms recomputed on {n} samples on CPU {platform.machine()} in "
+                             f"{time.perf_counter() - t0:.0f} s (python validation/mfg_runs.py --reevaluate {key} "
+                             f"--eval-samples {n})")
+    path.write_text(json.dumps(result, indent=1, default=float))
     return result
 
 
@@ -209,19 +229,22 @@ def main(argv=None) -> None:
     ap.add_argument("--figures", default=str(HERE / "mfg"))
     ap.add_argument("--table", default=str(HERE / "MFG.md"))
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--reevaluate", nargs="*", default=[], help="run keys whose saved .h5 to re-evaluate on CPU")
+    ap.add_argument("--eval-samples", type=int, default=50_000)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    if not args.table_only:
+    for key in args.reevaluate:
+        reevaluate(key, out, args.eval_samples)
+    if not args.table_only and not args.reevaluate:
         keys = {r.key for r in RUNS}
         unknown = sorted(set(args.only or []) - keys)
         if unknown:
             raise SystemExit(f"unknown run(s) {unknown}; choose from {sorted(keys)}")
-        for run in RUNS:
-            if args.only and run.key not in args.only:
-                continue
-            run_one(run, out, Path(args.figures), args.device, args.quick)
+        by_key = {r.key: r for r in RUNS}
+        for key in args.only or list(by_key):  # in the order asked for
+            run_one(by_key[key], out, Path(args.figures), args.device, args.quick)
     print(write_table(out, Path(args.table)).read_text())
 
 

@@ -54,14 +54,22 @@ class Ball(Domain):
             radial = uniform_cube(n, 1, generator=generator, device=device)[:, 0]
         return g / g.norm(dim=1, keepdim=True), radial
 
+    def _center_on(self, device) -> torch.Tensor:
+        """The center on ``device``, copied once per device (no host-to-device copy per sampling call)."""
+        cache = self.__dict__.setdefault("_device_cache", {})
+        key = str(torch.device(device))
+        if key not in cache:
+            cache[key] = self.center.to(device)
+        return cache[key]
+
     def _interior(self, n, *, generator, method, device):
         direction, u = self._directions(n, generator, method, device)
         r = self.radius * u.pow(1.0 / self.dim)
-        return self.center.to(device) + r[:, None] * direction
+        return self._center_on(device) + r[:, None] * direction
 
     def _boundary(self, n, *, generator, method, device):
         direction, _ = self._directions(n, generator, method, device)
-        return self.center.to(device) + self.radius * direction
+        return self._center_on(device) + self.radius * direction
 
     def contains(self, x):
         x = self._check_points(x)

@@ -55,18 +55,30 @@ class Box(Domain):
     def bounds(self):
         return self.lo.clone(), self.hi.clone()
 
+    def _on(self, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """lo, hi, widths and the face weights on ``device``, made once per device (a box never changes), so that
+        sampling on a GPU makes no host-to-device copy per call."""
+        cache = self.__dict__.setdefault("_device_cache", {})
+        key = str(torch.device(device))
+        if key not in cache:
+            # faces: (axis i, low side) then (axis i, high side)
+            cache[key] = tuple(t.to(device) for t in (self.lo, self.hi, self.widths, self.face_measures().repeat(2)))
+        return cache[key]
+
     def _interior(self, n, *, generator, method, device):
         u = uniform_cube(n, self.dim, generator=generator, method=method, device=device)
-        return self.lo.to(device) + self.widths.to(device) * u
+        lo, _, widths, _ = self._on(device)
+        return lo + widths * u
 
     def _boundary(self, n, *, generator, method, device):
         x = self._interior(n, generator=generator, method=method, device=device)
         gen_device = generator.device if generator is not None else torch.device(device)
-        weights = self.face_measures().repeat(2).to(gen_device)  # faces: (axis i, low side) then (axis i, high side)
+        weights = self._on(gen_device)[3]
         face = torch.multinomial(weights, n, replacement=True, generator=generator).to(device)
         axis = face % self.dim
         side = face // self.dim
-        value = torch.where(side == 0, self.lo.to(device)[axis], self.hi.to(device)[axis])
+        lo, hi, _, _ = self._on(device)
+        value = torch.where(side == 0, lo[axis], hi[axis])
         x[torch.arange(n, device=device), axis] = value
         return x
 

@@ -10,6 +10,9 @@ Layout (format_version 1):
   /evaluation     x (n, dim) [, t (n,)], u (n,) [, u_exact (n,)]
   /grid           for steady 2-D/3-D problems: points (N, dim), u, u_exact, error (NaN outside the domain)
   /extra/<name>   solver-specific arrays
+Integrity: every non-empty array has a Fletcher-32 checksum; the 512-byte HDF5 user block holds
+"dlpde-solution 1 sha256:<hex>", the SHA-256 of the rest of the file (see ``seal`` and ``read_root_attrs``).
+Files without the seal (written before it existed) still load.
 """
 from __future__ import annotations
 

@@ -9,11 +9,13 @@ equations", J. Comput. Phys. 375, 2018, §4): LSTM-like gated layers that see th
     Sˡ⁺¹    = (1 − Gˡ) ⊙ Hˡ + Zˡ ⊙ Sˡ,          l = 1, …, L
     f(x; θ) = W S^{L+1} + b.
 
-All U·x products of all layers are one matrix product. ``forward_jet`` needs the product rule for jets
+All U·x products of all layers are one matrix product. Fixed affine maps at both ends, as in ``MLP``:
+x ↦ (x − input_shift)·input_scale and f ↦ f·output_scale + output_shift. ``forward_jet`` needs the product rule for jets
 (``jet_mul``), since the gates multiply.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -22,6 +24,7 @@ from torch import nn
 from dlpde.nn.activations import get_activation
 from dlpde.nn.jet import Jet
 from dlpde.nn.mlp import InputNormalization
+from dlpde.nn.resnet import linear_jet, normalize_jet, output_jet
 
 
 def jet_mul(a: Jet, b: Jet) -> Jet:
@@ -45,7 +48,8 @@ class DGMNet(nn.Module):
     """``layers`` DGM layers of ``width`` units with activation σ (the paper: tanh), linear output."""
 
     def __init__(self, in_dim: int, out_dim: int = 1, *, width: int = 50, layers: int = 3, activation: str = "tanh",
-                 input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None):
+                 input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None,
+                 output_shift: float = 0.0, output_scale: float = 1.0):
         super().__init__()
         for name, v in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("layers", layers)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -53,6 +57,10 @@ class DGMNet(nn.Module):
         self.act = get_activation(activation)
         self.arch = dict(in_dim=in_dim, out_dim=out_dim, width=width, layers=layers, activation=activation)
         self.normalize = InputNormalization(in_dim, input_shift, input_scale)
+        if not (math.isfinite(output_shift) and math.isfinite(output_scale) and output_scale > 0):
+            raise ValueError(f"output_shift must be finite and output_scale positive, got {output_shift}, "
+                             f"{output_scale}")
+        self.output_shift, self.output_scale = float(output_shift), float(output_scale)
         self.first = nn.Linear(in_dim, width)
         self.U = nn.Linear(in_dim, 4 * width * layers)  # U^{z,g,r,h} of every layer, with the biases b^{z,g,r,h}
         self.W_zgr = nn.ModuleList(nn.Linear(width, 3 * width, bias=False) for _ in range(layers))
@@ -75,21 +83,22 @@ class DGMNet(nn.Module):
             z, g, r = act(uz + wz), act(ug + wg), act(ur + wr)
             h = act(uh + self.W_h[l](s * r))
             s = (1 - g) * h + z * s
-        return self.out(s)
+        return self.out(s) * self.output_scale + self.output_shift
 
     def forward_jet(self, jet: Jet) -> Jet:
-        x = self.normalize.jet(jet)
+        x = normalize_jet(self.normalize, jet)  # directions shared by all points stay one (k, d) matrix
         act, L = self.act, self.arch["layers"]
-        s = x.linear(self.first.weight, self.first.bias).activate(act)
-        ux = jet_chunk(x.linear(self.U.weight, self.U.bias), L)
+        s = linear_jet(x, self.first.weight, self.first.bias).activate(act)
+        ux = jet_chunk(linear_jet(x, self.U.weight, self.U.bias), L)
         for l in range(L):
             uz, ug, ur, uh = jet_chunk(ux[l], 4)
             wz, wg, wr = jet_chunk(s.linear(self.W_zgr[l].weight, None), 3)
             z, g, r = (uz + wz).activate(act), (ug + wg).activate(act), (ur + wr).activate(act)
             h = (uh + jet_mul(s, r).linear(self.W_h[l].weight, None)).activate(act)
             s = h + jet_mul(g, h).scale(-1.0) + jet_mul(z, s)  # (1 − G) ⊙ H + Z ⊙ S
-        return s.linear(self.out.weight, self.out.bias)
+        return output_jet(s.linear(self.out.weight, self.out.bias), self.output_scale, self.output_shift)
 
     def config(self) -> dict:
         return {"type": "DGMNet", **self.arch, "input_shift": self.normalize.shift.tolist(),
-                "input_scale": self.normalize.scale.tolist()}
+                "input_scale": self.normalize.scale.tolist(), "output_shift": self.output_shift,
+                "output_scale": self.output_scale}

@@ -6,6 +6,7 @@ the output is linear. The paper uses φ(z) = max(z, 0)³ ("relu3"); tanh works t
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -19,22 +20,55 @@ from dlpde.nn.mlp import InputNormalization
 INPUT_MAPS = ("auto", "pad", "linear")
 
 
-def _pad_jet(j: Jet, extra: int) -> Jet:
-    """Zero-pad the last axis of every part of a jet (padding is linear, so the zeros stay zero)."""
-    return Jet(F.pad(j.value, (0, extra)), F.pad(j.tangent, (0, extra)), F.pad(j.second, (0, extra)), j.weights)
+def _shared(j: Jet) -> bool:
+    """Whether every point carries the same directions (a seed jet from ``Jet.seed``: an expanded view)."""
+    return j.tangent.shape[0] > 1 and j.tangent.stride(0) == 0
+
+
+def _expand(t: torch.Tensor, n: int) -> torch.Tensor:
+    return t.unsqueeze(0).expand(n, *t.shape)
+
+
+def normalize_jet(norm: InputNormalization, j: Jet) -> Jet:
+    """``norm.jet(j)``, keeping shared directions shared: one (k, d) product instead of n."""
+    if not _shared(j):
+        return norm.jet(j)
+    scale = norm.scale.to(j.value)
+    return Jet(norm(j.value), _expand(j.tangent[0] * scale, j.value.shape[0]), j.second * scale, j.weights)
+
+
+def linear_jet(j: Jet, weight: torch.Tensor, bias: torch.Tensor | None) -> Jet:
+    """``j.linear(weight, bias)``; shared directions V give the shared tangent V Wᵀ, computed once."""
+    if not _shared(j):
+        return j.linear(weight, bias)
+    return Jet(F.linear(j.value, weight, bias), _expand(j.tangent[0] @ weight.T, j.value.shape[0]),
+               j.second @ weight.T, j.weights)
+
+
+def pad_jet(j: Jet, extra: int) -> Jet:
+    """Zero-pad the feature axis of every part of a jet (padding is linear, so the zeros stay zero)."""
+    t = _expand(F.pad(j.tangent[0], (0, extra)), j.value.shape[0]) if _shared(j) else F.pad(j.tangent, (0, extra))
+    return Jet(F.pad(j.value, (0, extra)), t, F.pad(j.second, (0, extra)), j.weights)
+
+
+def output_jet(j: Jet, scale: float, shift: float) -> Jet:
+    """y ↦ y·scale + shift on a jet."""
+    return Jet(j.value * scale + shift, j.tangent * scale, j.second * scale, j.weights)
 
 
 class ResNet(nn.Module):
     """``blocks`` residual blocks of ``width`` units (2 layers each), activation φ, linear output.
 
     ``input_map``: "pad" (zeros up to the width; needs in_dim ≤ width), "linear" (a trained map R^d → R^m) or
-    "auto" (pad when it fits). ``forward_jet`` carries value, directional derivatives and a weighted sum of
+    "auto" (pad when it fits). Fixed affine maps at both ends, as in ``MLP``: x ↦ (x − input_shift)·input_scale
+    and y ↦ y·output_scale + output_shift. ``forward_jet`` carries value, directional derivatives and a weighted sum of
     second directional derivatives through the blocks in one pass (see ``dlpde.nn.jet``).
     """
 
     def __init__(self, in_dim: int, out_dim: int = 1, *, width: int = 64, blocks: int = 3,
                  activation: str = "relu3", input_map: str = "auto",
-                 input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None):
+                 input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None,
+                 output_shift: float = 0.0, output_scale: float = 1.0):
         super().__init__()
         for name, v in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("blocks", blocks)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -50,6 +84,10 @@ class ResNet(nn.Module):
         self.arch = dict(in_dim=in_dim, out_dim=out_dim, width=width, blocks=blocks, activation=activation,
                          input_map=input_map)
         self.normalize = InputNormalization(in_dim, input_shift, input_scale)
+        if not (math.isfinite(output_shift) and math.isfinite(output_scale) and output_scale > 0):
+            raise ValueError(f"output_shift must be finite and output_scale positive, got {output_shift}, "
+                             f"{output_scale}")
+        self.output_shift, self.output_scale = float(output_shift), float(output_scale)
         self.input = nn.Linear(in_dim, width) if input_map == "linear" else None
         self.first = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
         self.second = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
@@ -67,18 +105,19 @@ class ResNet(nn.Module):
         s = self._lift(self.normalize(x))
         for l1, l2 in zip(self.first, self.second):
             s = self.act(l2(self.act(l1(s)))) + s
-        return self.out(s)
+        return self.out(s) * self.output_scale + self.output_shift
 
     def forward_jet(self, jet: Jet) -> Jet:
-        j = self.normalize.jet(jet)
+        j = normalize_jet(self.normalize, jet)
         if self.input is not None:
-            j = j.linear(self.input.weight, self.input.bias)
+            j = linear_jet(j, self.input.weight, self.input.bias)
         else:
-            j = _pad_jet(j, self.arch["width"] - j.value.shape[1])
+            j = pad_jet(j, self.arch["width"] - j.value.shape[1])
         for l1, l2 in zip(self.first, self.second):
-            j = j.linear(l1.weight, l1.bias).activate(self.act).linear(l2.weight, l2.bias).activate(self.act) + j
-        return j.linear(self.out.weight, self.out.bias)
+            j = linear_jet(j, l1.weight, l1.bias).activate(self.act).linear(l2.weight, l2.bias).activate(self.act) + j
+        return output_jet(j.linear(self.out.weight, self.out.bias), self.output_scale, self.output_shift)
 
     def config(self) -> dict:
         return {"type": "ResNet", **self.arch, "input_shift": self.normalize.shift.tolist(),
-                "input_scale": self.normalize.scale.tolist()}
+                "input_scale": self.normalize.scale.tolist(), "output_shift": self.output_shift,
+                "output_scale": self.output_scale}

@@ -48,14 +48,15 @@ class DefaultRisk(_GBMParabolic):
     """Pricing with default risk (Han, Jentzen & E 2018; Duffie, Schroder & Skiadas 1996): d = 100 assets,
     f(t, x, y, z) = −(1 − δ) Q(y) y − R y, g(x) = min_i x_i, with the default intensity Q(y) = γʰ for y < vʰ,
     γˡ for y ≥ vˡ and linear in between. Reference u(0, x₀) = 57.300 (paper, multilevel Picard) for the paper's
-    parameters (the defaults, d = 100); None otherwise. The paper's code steps X by Euler–Maruyama (default).
+    parameters (the defaults, d = 100); None otherwise. The paper's code steps X by Euler–Maruyama
+    (``scheme="euler"``), which adds an O(Δt) bias (measured −0.7 % at N = 20); the default samples X exactly.
     """
 
     generator_uses_y = True
 
     def __init__(self, dim: int = 100, T: float = 1.0, x0: float | Sequence[float] = 100.0, mu: float = 0.02,
                  sigma: float = 0.2, delta: float = 2.0 / 3.0, rate: float = 0.02, gamma_h: float = 0.2,
-                 gamma_l: float = 0.02, v_h: float = 50.0, v_l: float = 70.0, scheme: str = "euler"):
+                 gamma_l: float = 0.02, v_h: float = 50.0, v_l: float = 70.0, scheme: str = "exact"):
         self._setup("black-scholes-default-risk", dim, T, x0, mu, sigma, scheme)
         self.delta, self.rate = _check_number("delta", delta), _check_number("rate", rate)
         self.gamma_h, self.gamma_l = _check_number("gamma_h", gamma_h), _check_number("gamma_l", gamma_l)
@@ -81,7 +82,9 @@ class DefaultRisk(_GBMParabolic):
         return x.min(dim=1).values
 
     def reference_value(self) -> float | None:
-        return 57.300 if self.params() == DefaultRisk().params() else None
+        same = {k: v for k, v in self.params().items() if k != "scheme"}
+        paper = {k: v for k, v in DefaultRisk().params().items() if k != "scheme"}
+        return 57.300 if same == paper else None
 
 
 class DiffRate(_GBMParabolic):
@@ -110,7 +113,9 @@ class DiffRate(_GBMParabolic):
         return torch.relu(m - 120.0) - 2.0 * torch.relu(m - 150.0)
 
     def reference_value(self) -> float | None:
-        return 21.299 if self.params() == DiffRate().params() else None
+        same = {k: v for k, v in self.params().items() if k != "scheme"}
+        paper = {k: v for k, v in DiffRate().params().items() if k != "scheme"}
+        return 21.299 if same == paper else None
 
 
 class GeometricBasket(_GBMParabolic):

@@ -29,6 +29,8 @@ any ``Poisson`` on a ``MeshDomain``.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import math
@@ -198,6 +200,25 @@ def poisson_3d() -> MeshPoisson:
     return MeshPoisson(domain, source, exact, exact=exact, case="poisson-3d", reference_key=("poisson-3d",))
 
 
+def read_mesh(path: str) -> MeshDomain:
+    """``MeshDomain.from_file`` with meshio's console messages captured and its failures turned into ValueError
+    (meshio prints an error and calls ``sys.exit`` on a file it cannot parse)."""
+    import meshio
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            return MeshDomain.from_file(path)
+    except (SystemExit, meshio.ReadError, OSError, KeyError, IndexError) as e:
+        said = " ".join(captured.getvalue().replace("Error:", "").split()) or str(e) or type(e).__name__
+        raise ValueError(f"cannot read the mesh file {path!r} ({said}); give a triangle or tetrahedron mesh in a "
+                         "format meshio reads (.msh, .vtu, .xdmf, ...)") from None
+    finally:
+        for line in captured.getvalue().splitlines():
+            if line.strip():
+                log.info("meshio: %s", line.strip())
+
+
 def poisson_mesh(mesh: str | None = None) -> MeshPoisson:
     """−Δu = 1, u = 0 on the mesh in the file ``mesh`` (any format meshio reads), or on the built-in annulus
     0.3 < |x| < 1 (``disk_with_hole_mesh(0.1)``) when no file is given."""
@@ -211,7 +232,7 @@ def poisson_mesh(mesh: str | None = None) -> MeshPoisson:
         if not isinstance(mesh, (str, os.PathLike)):
             raise TypeError(f"mesh must be the path of a mesh file (str), got {type(mesh).__name__}")
         path = os.path.abspath(os.fspath(mesh))
-        domain = MeshDomain.from_file(path)
+        domain = read_mesh(path)
         key = _file_key(path)
     return MeshPoisson(domain, _ones, _zeros, case="poisson-mesh", params={"mesh": path}, reference_key=key)
 

@@ -10,7 +10,10 @@ with Y_0 = u(0, x₀) and Z_0 trainable numbers and Z_n (n ≥ 1) one sub-networ
 product (``dlpde.nn.bsde.BSDENetwork``). When f does not depend on y the recursion is one vectorised sum.
 Training runs on the shared ``Trainer``; every step simulates a fresh batch of paths.
 
-Options (``solve(..., time_steps=20, ...)``): ``time_steps`` N; ``hidden`` (default d + 10) and ``hidden_layers`` (2)
+Options (``solve(..., time_steps=20, ...)``): ``time_steps`` N; ``scheme``: "euler" (the paper's recursion above) or
+"heun" (trapezoidal rule for ∫f dt, Y_{n+1} = Y_n − ½(f_n + f(t_{n+1}, X_{n+1}, Ŷ_{n+1}, Z_{n+1}))Δt + Z_n·ΔW_n with
+the Euler predictor Ŷ_{n+1} and Z_N = σᵀ∇g(X_N): removes the O(Δt) bias of the left-point rule when f is dominated
+by its y-dependence, e.g. allen-cahn: +0.18 % at N = 20 with euler); ``hidden`` (default d + 10) and ``hidden_layers`` (2)
 of the sub-networks and their ``subnet_activation`` ("relu" as in the paper, or a name in
 ``dlpde.nn.ACTIVATIONS``; ``width``/``depth``/``activation`` are the PINN's and are not used); ``batch_norm`` (paper: True; default False);
 ``skip`` (per-step diagonal linear term, default True, see ``dlpde.nn.bsde``); ``y0_init``: "mc" (default: the mean
@@ -42,6 +45,7 @@ from dlpde.training import Trainer
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
+SCHEMES = ("euler", "heun")
 
 
 @dataclass
@@ -100,8 +104,11 @@ class BSDESolution(Solution):
 class BSDEObjective:
     """E|Y_N − g(X_N)|² on a fresh batch of paths per call with ``resample`` (the Trainer's objective)."""
 
-    def __init__(self, problem: Parabolic, net: BSDENetwork, s: SolveSettings, *, loss_clip: float | None = None):
-        self.problem, self.net, self.s = problem, net, s
+    def __init__(self, problem: Parabolic, net: BSDENetwork, s: SolveSettings, *, loss_clip: float | None = None,
+                 scheme: str = "euler"):
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        self.problem, self.net, self.s, self.scheme = problem, net, s, scheme
         self.gen = s.generator()
         self.times = time_grid(problem.T, net.steps, device=s.torch_device, dtype=s.torch_dtype)
         self.dt = (self.times[1:] - self.times[:-1])
@@ -116,22 +123,40 @@ class BSDEObjective:
                                  generator=generator or self.gen, dtype=self.s.torch_dtype)
         return self.problem.sde.paths(self.x0, self.times, dw), dw
 
+    def terminal_z(self, x_last: Tensor) -> Tensor:
+        """Z_N = σᵀ∇g(X_N) by autograd (needed by the Heun scheme at the last step)."""
+        t = self.times[-1].expand(x_last.shape[0])
+        with torch.enable_grad():
+            xr = x_last.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.problem.terminal(xr).sum(), xr)
+        return self.problem.diffusion_transpose(t, x_last, grad).detach()
+
     def terminal_values(self, x: Tensor, dw: Tensor) -> tuple[Tensor, Tensor]:
         """(Y_N, g(X_N)) for paths x (N+1, B, d) and increments dw (N, B, d)."""
         p, net, times, dt = self.problem, self.net, self.times, self.dt
         n_steps, batch, _ = dw.shape
         z = net.z_all(x[:-1])  # (N, B, d)
         y0 = net.y0.expand(batch)
+        heun = self.scheme == "heun"
+        if heun:
+            z_next = torch.cat([z[1:], self.terminal_z(x[-1])[None]], dim=0)  # Z_{n+1}
+        hedge = (z * dw).sum(dim=2)
         if not p.generator_uses_y:
             t = times[:-1, None].expand(n_steps, batch).reshape(-1)
-            f = p.generator(t, x[:-1].reshape(-1, x.shape[2]), torch.zeros_like(t), z.reshape(-1, z.shape[2]))
-            incr = -f.reshape(n_steps, batch) * dt[:, None] + (z * dw).sum(dim=2)
-            y = y0 + incr.sum(dim=0)
-        else:
-            y = y0
-            for n in range(n_steps):
-                t = times[n].expand(batch)
-                y = y - p.generator(t, x[n], y, z[n]) * dt[n] + (z[n] * dw[n]).sum(dim=1)
+            flat = (-1, x.shape[2])
+            f = p.generator(t, x[:-1].reshape(flat), torch.zeros_like(t), z.reshape(flat)).reshape(n_steps, batch)
+            if heun:
+                t1 = times[1:, None].expand(n_steps, batch).reshape(-1)
+                f1 = p.generator(t1, x[1:].reshape(flat), torch.zeros_like(t1), z_next.reshape(flat))
+                f = 0.5 * (f + f1.reshape(n_steps, batch))
+            return y0 + (-f * dt[:, None] + hedge).sum(dim=0), p.terminal(x[-1])
+        y = y0
+        for n in range(n_steps):
+            f = p.generator(times[n].expand(batch), x[n], y, z[n])
+            if heun:  # trapezoidal rule for ∫f dt with an explicit Euler predictor
+                pred = y - f * dt[n] + hedge[n]
+                f = 0.5 * (f + p.generator(times[n + 1].expand(batch), x[n + 1], pred, z_next[n]))
+            y = y - f * dt[n] + hedge[n]
         return y, p.terminal(x[-1])
 
     def loss(self, step: int, *, resample: bool):
@@ -153,12 +178,14 @@ class BSDEObjective:
 
 
 
-def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 4096) -> tuple[float, float]:
-    """(Y₀ start, Z scale) from one simulation of ``paths`` paths (a generator stream of its own).
+def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 4096
+                 ) -> tuple[float, float, float]:
+    """(Y₀ start, Z scale, Y scale) from one simulation of ``paths`` paths (a generator stream of its own).
 
     Y₀ start: the mean of the backward recursion Y_n = Y_{n+1} + f(t_n, X_n, Y_{n+1}, 0)Δt from Y_N = g(X_N) (Z = 0),
     which is E g(X_T) when f(·, 0) = 0. Z scale: the root mean square of Z_T = σᵀ∇g(X_T) over paths and components,
     the unit in which the sub-networks output Z (so their outputs are O(1) whatever the case's magnitudes).
+    Y scale: the standard deviation of g(X_T), the unit in which Y₀ is trained.
     """
     times = time_grid(problem.T, steps, device=s.torch_device, dtype=s.torch_dtype)
     dt = times[1:] - times[:-1]
@@ -172,6 +199,7 @@ def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 
         zT = problem.diffusion_transpose(times[-1].expand(paths), x[-1], grad)
         z_scale = float(zT.pow(2).mean().sqrt())
         y = problem.terminal(x[-1])
+        y_scale = float(y.std())
         zero = torch.zeros_like(x[0])
         for n in reversed(range(steps)):
             y = y + problem.generator(times[n].expand(paths), x[n], y, zero) * dt[n]
@@ -180,14 +208,16 @@ def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 
         raise ValueError("the Monte Carlo start value of Y0 is not finite; pass y0_init=<number>")
     if not (math.isfinite(z_scale) and z_scale > 0):
         z_scale = 1.0 / problem.dim
-    return y0, z_scale
+    if not (math.isfinite(y_scale) and y_scale > 0):
+        y_scale = max(abs(y0), 1.0)
+    return y0, z_scale, y_scale
 
 
 class DeepBSDE(Solver):
     name = "deep-bsde"
     description = "Deep BSDE: u(0, x0) of a semilinear parabolic PDE from simulated paths (Han, Jentzen & E 2018)"
-    options = ("time_steps", "hidden", "hidden_layers", "subnet_activation", "batch_norm", "skip", "y0_init",
-               "loss_clip")
+    options = ("time_steps", "scheme", "hidden", "hidden_layers", "subnet_activation", "batch_norm", "skip",
+               "y0_init", "loss_clip")
     solution_class = BSDESolution
 
     def refusal(self, problem: Problem) -> str:
@@ -197,7 +227,7 @@ class DeepBSDE(Solver):
         return ""
 
     def _options(self, s: SolveSettings) -> dict:
-        o = {"time_steps": 20, "hidden": None, "hidden_layers": 2, "subnet_activation": "relu", "batch_norm": False,
+        o = {"time_steps": 20, "scheme": "euler", "hidden": None, "hidden_layers": 2, "subnet_activation": "relu", "batch_norm": False,
              "skip": True, "y0_init": "mc", "loss_clip": None, **s.options}
         steps = o["time_steps"]
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -214,22 +244,23 @@ class DeepBSDE(Solver):
         return o
 
     def build_model(self, problem: Parabolic, s: SolveSettings, *, y0: float = 0.0,
-                    z_scale: float | None = None) -> BSDENetwork:
+                    z_scale: float | None = None, y_scale: float = 1.0) -> BSDENetwork:
         o = self._options(s)
         spread = problem.spread()
         return BSDENetwork(problem.dim, o["time_steps"], x0=problem.x0.tolist(), T=problem.T, hidden=o["hidden"],
                            hidden_layers=o["hidden_layers"], activation=o["subnet_activation"],
                            batch_norm=o["batch_norm"], skip=o["skip"], input_shift=problem.x0.tolist(),
-                           input_scale=(1.0 / spread).tolist(), output_scale=z_scale, y0=y0)
+                           input_scale=(1.0 / spread).tolist(), output_scale=z_scale, y0=y0,
+                           y_scale=y_scale)
 
     def run(self, problem: Parabolic, s: SolveSettings) -> BSDESolution:
         o = self._options(s)
-        y0, z_scale = start_values(problem, s, o["time_steps"])
+        y0, z_scale, y_scale = start_values(problem, s, o["time_steps"])
         if o["y0_init"] != "mc":
             y0 = float(o["y0_init"])
-        net = init_model(lambda: self.build_model(problem, s, y0=y0, z_scale=z_scale), s.seed)
+        net = init_model(lambda: self.build_model(problem, s, y0=y0, z_scale=z_scale, y_scale=y_scale), s.seed)
         net = net.to(s.torch_device, s.torch_dtype)
-        objective = BSDEObjective(problem, net, s, loss_clip=o["loss_clip"])
+        objective = BSDEObjective(problem, net, s, loss_clip=o["loss_clip"], scheme=o["scheme"])
         reference = problem.reference_value()
         solution = BSDESolution(problem=problem, model=net, solver=self.name, settings=s, history=None,
                                 case=problem.case, problem_params=problem.params(), dim=problem.dim,
@@ -249,7 +280,8 @@ class DeepBSDE(Solver):
         trace = torch.stack(objective.y0_trace).double().cpu().numpy() if objective.y0_trace else np.zeros(0)
         last = trace[-max(1, len(trace) // 10):]
         solution.extra.update({"u0": solution.u0, "u0_std_last": float(np.std(last)) if len(last) else math.nan,
-                               "u0_start": y0, "time_steps": o["time_steps"], "u0_trace": trace})
+                               "u0_start": y0, "time_steps": o["time_steps"], "scheme": o["scheme"],
+                               "u0_trace": trace})
         if result.status == "ok":
             solution.evaluate()
         return solution

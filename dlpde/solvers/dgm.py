@@ -16,11 +16,12 @@ from dlpde.nn import DGMNet
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
-from dlpde.solvers.pinn import PINN, StrongFormObjective
+from dlpde.solvers.pinn import PINN, StrongFormObjective, scaling
 
 
 class DGM(Solver):
     name = "dgm"
+    options = ("compile",)
     description = "Deep Galerkin: gated DGM network, residual on fresh samples every step (Sirignano & " \
                   "Spiliopoulos 2018)"
 
@@ -28,9 +29,8 @@ class DGM(Solver):
         return PINN().refusal(problem)
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        shift, scale = getattr(problem, "input_normalization", lambda: (None, None))()
         return DGMNet(problem.input_dim, 1, width=s.width, layers=s.depth, activation=s.activation,
-                      input_shift=shift, input_scale=scale)
+                      **scaling(problem, s))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         if s.resample_every != 1:

@@ -26,6 +26,7 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import Solver
+from dlpde.solvers.pinn import condition_values, scaling
 
 Tensor = torch.Tensor
 
@@ -61,37 +62,6 @@ def energy_estimate(problem: Problem, fn: Callable[[Tensor], Tensor], n: int, *,
     return vol * mean, vol * math.sqrt(var / n)
 
 
-def input_centering(problem: Problem) -> tuple[list[float] | None, list[float] | None]:
-    """The problem's own ``input_normalization()`` if it has one, else the affine map of the domain's bounding
-    box onto [−1, 1]^D (centred inputs condition the ResNet and DGM networks better than (0, 1)^d)."""
-    if hasattr(problem, "input_normalization"):
-        return problem.input_normalization()
-    try:
-        lo, hi = problem.domain.bounds
-    except (AttributeError, NotImplementedError):
-        return None, None
-    if lo.numel() != problem.input_dim or not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()):
-        return None, None
-    return ((lo + hi) / 2).tolist(), (2 / (hi - lo)).tolist()
-
-
-def init_output_offset(model: nn.Module, problem: Problem, s: SolveSettings, n: int = 4096) -> None:
-    """Data-dependent initialisation: set the output bias to the mean of the boundary data, so training starts
-    at the right level (u = Σ x_i² on (0,1)^100 sits near 33; Adam moves a bias by about lr per step)."""
-    out = getattr(model, "out", None)
-    if not isinstance(out, nn.Linear) or out.bias is None or out.out_features != 1:
-        return
-    targets = []
-    for c in problem.conditions():
-        xb = c.sample(n, generator=s.generator(11), device=s.torch_device, dtype=s.torch_dtype)
-        targets.append(c.target(xb).detach().reshape(-1))
-    if targets:
-        with torch.no_grad():
-            mean = torch.cat(targets).mean()
-            if bool(torch.isfinite(mean)):
-                out.bias.fill_(float(mean))
-
-
 class EnergyObjective:
     """|Ω|·mean e(x, u, ∇u) + β Σ_c w_c |∂Ω|·mean (u − g)² on fresh samples (see the module docstring)."""
 
@@ -110,7 +80,7 @@ class EnergyObjective:
         self.cond_points = []
         for c in self.conditions:
             xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
-            self.cond_points.append((xb, c.target(xb).detach()))
+            self.cond_points.append((xb, condition_values(c, xb).detach()))
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
@@ -128,7 +98,7 @@ class EnergyObjective:
 class DeepRitz(Solver):
     name = "ritz"
     description = "Deep Ritz: minimise the Monte Carlo energy with a boundary penalty (E & Yu 2018)"
-    options = ("input_map", "center")
+    options = ("input_map",)
 
     def refusal(self, problem: Problem) -> str:
         if problem.time_dependent:
@@ -143,12 +113,10 @@ class DeepRitz(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        shift, scale = input_centering(problem) if s.options.get("center", True) else (None, None)
         return ResNet(problem.input_dim, 1, width=s.width, blocks=s.depth, activation=s.activation,
-                      input_map=s.options.get("input_map", "auto"), input_shift=shift, input_scale=scale)
+                      input_map=s.options.get("input_map", "auto"), **scaling(problem, s))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
-        init_output_offset(model, problem, s)
         return EnergyObjective(problem, model, s)
 
     def run(self, problem: Problem, s: SolveSettings) -> Solution:

@@ -20,7 +20,6 @@ import datetime
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np

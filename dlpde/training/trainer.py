@@ -218,7 +218,7 @@ class Trainer:
             finite = grads_finite(params)
             adam.step()
             self._pending.append((step, loss.detach(), finite))
-            self._terms = terms
+            self._terms = {k: v.detach() if isinstance(v, Tensor) else v for k, v in terms.items()}
             due = self._checkpoint_due(step - 1, step)
             if step % c.log_every == 0 or step == c.steps or due:
                 bad = self._flush("adam", self._lr(step))
@@ -379,7 +379,7 @@ class Trainer:
             step += chunk
             loss, terms = self._objective.loss(step, resample=False)  # the loss at the accepted point
             self._pending.append((step, loss.detach(), torch.ones((), dtype=torch.bool, device=loss.device)))
-            self._terms = terms
+            self._terms = {k: v.detach() if isinstance(v, Tensor) else v for k, v in terms.items()}
             bad = self._flush("lbfgs", self._lbfgs_lr)
             if bad:
                 failure = self._rollback(bad, optimizer, "lbfgs")

@@ -1,0 +1,167 @@
+"""The meshed Poisson cases: converged finite element references, rebuilding, slit sampling, evaluation errors,
+``Solution.errors`` against the finite element reference, and a mesh file as a domain (CLI and script)."""
+from __future__ import annotations
+
+import json
+import math
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import dlpde
+from dlpde.cli import main
+from dlpde.geometry.mesh import MeshDomain
+from dlpde.geometry.meshes import disk_with_hole_mesh, write_mesh
+from dlpde.problems import CASES, Poisson, make
+from dlpde.problems.mesh_cases import MeshPoisson, fem_reference
+from dlpde.settings import SolveSettings
+from dlpde.solution import Solution
+from dlpde.training import History
+from tests.conftest import tiny
+
+MESH_CASES = ["poisson-slit", "poisson-lshape", "poisson-3d", "poisson-mesh"]
+
+
+@pytest.mark.parametrize("name", MESH_CASES)
+def test_fem_reference_is_converged_and_cached(name):
+    p = make(name)
+    fem = p.fem_reference()
+    changes = [r.relative_change for r in fem.history]
+    assert fem.converged and fem.refinements >= 1
+    assert changes[-1] < 1e-4 <= changes[-2] or len(changes) == 2 and changes[-1] < 1e-4
+    assert all(b.n_dofs > a.n_dofs for a, b in zip(fem.history, fem.history[1:]))
+    assert make(name).fem_reference() is fem  # computed once per process
+    desc = p.fem_description()
+    assert desc.startswith(f"P2 FEM, {fem.refinements} refinements,") and "last change" in desc
+    assert p.reference_description == ("exact solution" if p.has_exact else desc)
+    assert p.has_reference and (p.has_exact == (name == "poisson-3d"))
+
+
+@pytest.mark.parametrize("name", MESH_CASES)
+def test_problem_rebuilds_from_its_params(name):
+    p = make(name)
+    q = CASES[name].rebuild(json.loads(json.dumps(p.params())))
+    assert type(q) is MeshPoisson and q.params() == p.params() and q.dim == p.dim
+    assert math.isclose(q.domain.volume, p.domain.volume, rel_tol=1e-12)
+
+
+def test_domains_have_the_documented_areas():
+    assert math.isclose(make("poisson-slit").domain.volume, 4.0, rel_tol=1e-12)
+    assert math.isclose(make("poisson-lshape").domain.volume, 3.0, rel_tol=1e-12)
+    assert math.isclose(make("poisson-3d").domain.volume, 1.0, rel_tol=1e-12)
+
+
+def test_slit_boundary_samples_cover_both_sides_of_the_slit():
+    d = make("poisson-slit").domain
+    # the slit is in the mesh twice: each edge on it is a boundary facet of a cell above and of a cell below, with
+    # different vertex indices (the vertices below are copies), so the slit's boundary length is 2, not 1
+    facets = d.boundary_facets
+    pts = d.points[facets]  # (k, 2, 2)
+    on_slit = np.all((np.abs(pts[:, :, 1]) < 1e-12) & (pts[:, :, 0] >= -1e-12), axis=1)
+    lengths = np.linalg.norm(pts[on_slit, 1] - pts[on_slit, 0], axis=1)
+    assert math.isclose(lengths.sum(), 2.0, rel_tol=1e-12)
+    edges = {tuple(sorted(map(tuple, e.round(12)))) for e in pts[on_slit]}
+    assert len(edges) == on_slit.sum() // 2 and len({tuple(sorted(f)) for f in facets[on_slit]}) == on_slit.sum()
+    # sampling by length: 2 of the 10 units of boundary length lie on the slit (one side alone would give 1/9)
+    x = d.sample_boundary(20_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    share = float(((x[:, 1].abs() < 1e-12) & (x[:, 0] > 0)).double().mean())
+    assert abs(share - 0.2) < 0.015
+    # and the PINN condition asks u = 0 there
+    (cond,) = make("poisson-slit").conditions()
+    assert float(cond.target(x).abs().max()) == 0.0
+
+
+def test_slit_reference_vanishes_on_the_slit_and_is_symmetric():
+    p = make("poisson-slit")
+    x = torch.tensor([[0.5, 1e-9], [0.5, -1e-9], [0.25, 0.2], [0.25, -0.2], [-0.5, 0.3], [-0.5, -0.3]],
+                     dtype=torch.float64)
+    u = p.reference(x)
+    assert u.dtype == torch.float64 and u.shape == (6,)
+    assert abs(float(u[0])) < 1e-6 and abs(float(u[1])) < 1e-6
+    assert math.isclose(float(u[2]), float(u[3]), rel_tol=1e-4) and math.isclose(float(u[4]), float(u[5]), rel_tol=1e-4)
+    assert float(u[2]) > 0.01
+
+
+def test_reference_outside_the_mesh_is_a_clear_error():
+    with pytest.raises(ValueError, match="outside the mesh"):
+        make("poisson-lshape").reference(torch.tensor([[0.5, 0.5]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="outside the mesh"):
+        make("poisson-slit").reference(torch.tensor([[0.0, 0.0], [1.5, 0.0]], dtype=torch.float64))
+
+
+def test_3d_fem_agrees_with_the_exact_solution():
+    p = make("poisson-3d")
+    fem = p.fem_reference()
+    exact = lambda x: p.exact(torch.as_tensor(x)).numpy()  # noqa: E731
+    assert fem.solution.l2_error(exact, relative=True) < 1e-4
+    assert float(p.exact(torch.tensor([[0.0, 0.0, 0.0]], dtype=torch.float64))) != 0  # non-zero Dirichlet data
+
+
+class _Field(nn.Module):
+    """A fixed field as a network: x -> fn(x)[:, None] (with one dummy parameter for the dtype)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.dummy = nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+    def forward(self, x):
+        return self.fn(x)[:, None] + 0 * self.dummy
+
+
+def _solution(problem, fn):
+    return Solution(problem=problem, model=_Field(fn), solver="pinn", settings=SolveSettings(eval_points=2000),
+                    history=History(), dim=problem.dim)
+
+
+def test_solution_errors_use_the_fem_reference_when_there_is_no_exact_solution():
+    p = make("poisson-lshape")
+    assert not p.has_exact
+    assert _solution(p, p.reference).errors()["rel_l2_error"] < 1e-12
+    assert math.isclose(_solution(p, lambda x: 0 * x[:, 0]).errors()["rel_l2_error"], 1.0)
+    assert math.isclose(_solution(p, lambda x: 1.1 * p.reference(x)).errors()["rel_l2_error"], 0.1, rel_tol=1e-9)
+    # with an exact solution nothing changes: errors against exact
+    q = make("poisson-3d")
+    assert _solution(q, q.exact).errors()["rel_l2_error"] == 0.0
+
+
+def test_pinn_on_the_slit_reports_errors_against_the_fem_reference():
+    sol = dlpde.solve("poisson-slit", "pinn", **tiny(steps=20, eval_every=10))
+    assert sol.status == "ok" and 0 < sol.metrics["rel_l2_error"] < 10
+    assert [r["step"] for r in sol.history.rows if "rel_l2_error" in r] == [10, 20]
+
+
+def test_mesh_file_as_domain_from_the_cli_and_from_a_script(tmp_path, capsys):
+    path = tmp_path / "annulus.msh"
+    write_mesh(disk_with_hole_mesh(0.2), path)
+    out = tmp_path / "r.h5"
+    code = main(["solve", "poisson-mesh", "--mesh", str(path), "--steps", "10", "--batch", "64", "--width", "8",
+                 "--depth", "1", "--lbfgs-steps", "0", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "poisson-mesh solver=pinn dim=2 steps=10" in stdout and "rel_l2=n/a" not in stdout
+    sol = dlpde.load(out)
+    assert sol.problem_params["mesh"] == str(path) and sol.problem is not None
+    assert sol.problem.domain.n_cells == MeshDomain.from_file(path).n_cells
+    # the same mesh from a script: any Poisson on a MeshDomain gets its finite element reference on that mesh
+    domain = MeshDomain.from_file(path)
+    p = Poisson(domain, lambda x: torch.ones_like(x[:, 0]), lambda x: torch.zeros_like(x[:, 0]))
+    fem = fem_reference(p, tol=1e-3)
+    assert fem.converged
+    fine = fem.solution.mesh.p.T
+    assert all(np.min(np.linalg.norm(fine - v, axis=1)) < 1e-12 for v in domain.points[::17])  # refines that mesh
+    mp = MeshPoisson(domain, p.source, p.boundary, tol=1e-3)
+    x = domain.sample_interior(100, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert torch.allclose(mp.reference(x), torch.as_tensor(fem.solution(x)), atol=1e-12)
+
+
+def test_bad_mesh_files_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.msh"
+    bad.write_text("not a mesh")
+    for args, hint in ((["poisson-mesh", "--mesh", str(bad)], "cannot read the mesh file"),
+                       (["poisson-mesh", "--mesh", str(tmp_path / "missing.vtu")], "does not exist"),
+                       (["poisson-2d", "--mesh", str(bad)], "poisson-mesh")):
+        assert main(["solve", *args]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and hint in err, err
