@@ -208,7 +208,7 @@ def validation_data(sol: Solution) -> dict:
 
 
 def _quadrature_error(sol: Solution, fem) -> float:
-    """‖u_nn − u_h‖ / ‖u_h‖ in L2 by quadrature on the finite element mesh (degree 4: the FE basis' own rule)."""
+    """‖u_nn − u_h‖ / ‖u_h‖ in L2 by quadrature on the finite element mesh (the FE basis' own rule, degree 4)."""
     basis = fem.basis
     xq = basis.mapping.F(basis.X)  # (d, n_cells, n_qp)
     points = torch.as_tensor(np.ascontiguousarray(xq.reshape(xq.shape[0], -1).T))

@@ -1,9 +1,11 @@
 """The meshed Poisson cases: converged finite element references, rebuilding, slit sampling, evaluation errors,
-``Solution.errors`` against the finite element reference, and a mesh file as a domain (CLI and script)."""
+``Solution.errors`` against the finite element reference, the corner-singularity network inputs, and a mesh file as
+a domain (CLI and script)."""
 from __future__ import annotations
 
 import json
 import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,12 +13,16 @@ from torch import nn
 
 import dlpde
 from dlpde.cli import main
+from dlpde.derivatives import laplacian
 from dlpde.geometry.mesh import MeshDomain
 from dlpde.geometry.meshes import disk_with_hole_mesh, write_mesh
+from dlpde.nn import build_network
+from dlpde.nn.features import SingularFeatures, corner_feature
 from dlpde.problems import CASES, Poisson, make
 from dlpde.problems.mesh_cases import MeshPoisson, fem_reference
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
+from dlpde.solvers.pinn import PINN
 from dlpde.training import History
 from tests.conftest import tiny
 
@@ -124,6 +130,41 @@ def test_solution_errors_use_the_fem_reference_when_there_is_no_exact_solution()
     # with an exact solution nothing changes: errors against exact
     q = make("poisson-3d")
     assert _solution(q, q.exact).errors()["rel_l2_error"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["poisson-slit", "poisson-lshape"])
+def test_corner_feature_is_harmonic_vanishes_on_the_corner_edges_and_has_exact_derivatives(name):
+    p = make(name)
+    (corner,) = p.singular_features()
+    x = p.interior_points(300, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(corner_feature(xr, corner).sum(), xr, create_graph=True)
+    hess = torch.stack([torch.autograd.grad(g[:, i].sum(), xr, retain_graph=True)[0] for i in range(2)], dim=1)
+    v, g2, h2 = corner_feature(x, corner, derivatives=True)
+    assert torch.allclose(g.detach(), g2, atol=1e-10) and torch.allclose(hess, h2, atol=1e-8)
+    assert float((h2[:, 0, 0] + h2[:, 1, 1]).abs().max()) < 1e-10 and float(v.min()) > 0
+    t = torch.linspace(0.01, 1, 50, dtype=torch.float64)
+    zero = torch.zeros_like(t)
+    edges = [torch.stack([t, zero], 1)] + ([torch.stack([zero, t], 1)] if name == "poisson-lshape" else [])
+    for e in edges:  # the slit (its upper side; the lower side is the same points), or the L's two inner edges
+        assert float(corner_feature(e, corner).abs().max()) < 1e-12
+    assert not make(name, features=False).singular_features()
+
+
+@pytest.mark.parametrize("name", ["poisson-slit", "poisson-lshape"])
+def test_pinn_network_with_corner_features_forward_laplacian_equals_autograd(name):
+    p = make(name)
+    model = PINN().build_model(p, SolveSettings()).double()
+    assert isinstance(model, SingularFeatures)
+    x = p.interior_points(200, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    fast, slow = laplacian(model, x, method="forward"), laplacian(model, x, method="autograd")
+    assert torch.allclose(fast.value, slow.value, atol=1e-12)
+    assert torch.allclose(fast.directional, slow.directional, atol=1e-10)
+    assert torch.allclose(fast.second, slow.second, atol=1e-8 * (1 + float(slow.second.detach().abs().max())))
+    rebuilt = build_network(json.loads(json.dumps(model.config()))).double()
+    rebuilt.load_state_dict(model.state_dict())
+    assert torch.equal(rebuilt(x), model(x))
+    assert type(PINN().build_model(make(name, features=False), SolveSettings())).__name__ == "MLP"
 
 
 def test_pinn_on_the_slit_reports_errors_against_the_fem_reference():

@@ -68,6 +68,31 @@ RUNS = [
 QUICK = dict(steps=10, batch=64, width=8, nt=2, eval_points=300)
 
 
+# What the committed results show beyond the table (each number measured by the command named with it).
+NOTES = [
+    "The d = 100 runs (`ot-gaussian-d100`, `crowd-motion-d100`) were trained on an NVIDIA H200 lent for 15 minutes "
+    "in this session (about 65 ms per Adam step for OT, 85 ms for crowd motion, launch-bound); the others on the "
+    "shared CPU. `ot-gaussian-d50` was not run: the GPU time ran out, and on this CPU a 1500-step d = 50 run would take well over "
+    "the ~10 minutes the issue allows (estimated from 0.55 s per step measured at d = 100, batch 512, m = 32).",
+    "`ot-gaussian-d100` misses its targets after 1500 Adam steps: pushing 20 000 samples through the saved flow "
+    "(`out/mfg/ot-gaussian-d100.h5`) gives standard deviations (0.598, 1.013, 0.803, 0.994) for the four moving "
+    "coordinates against the targets (0.6, 1.4, 0.8, 1.2): the two contractions are learned, the two expansions "
+    "are not (they need negative curvature of Φ from the ResNet term, whose first-layer weights start ~6× smaller "
+    "than at d = 2 under PyTorch's default bound 1/√(d+1); ½sᵀAᵀAs can only contract), and the loss was still falling "
+    "(535 → 258). More steps (or a wider network) is the likely fix; it was not measured.",
+    "POT reference for `ot-mixture-2d` (½ W₂² of the exact discrete OT between n + n samples, mean ± standard error "
+    "over draws): n = 1000: 5.623 ± 0.010 (4 draws), 2000: 5.650 ± 0.028 (4), 4000: 5.650 ± 0.016 (4, the table's "
+    "reference), 8000: 5.630 ± 0.008 (2); no trend with n is visible beyond the noise, so the learned 5.772 is "
+    "2.2–2.5 % above the estimate.",
+    "`crowd-motion`: the two runs break the left/right symmetry differently (d = 2 passes the obstacle on the left, "
+    "d = 100 on the right; mirror images, same costs). The d = 100 costs were recomputed on 50 000 CPU samples "
+    "(`--reevaluate crowd-motion-d100`), as many as the d = 2 run used; with 10 000 GPU samples the obstacle costs "
+    "differed by 2.12 %. The obstacle is Q = 50·exp(−½(x₁² + x₂²/0.5)) (a bump of height 50, REFERENCES.md §4); "
+    "with MFGnet.jl's normalised Gaussian of mass 50 (peak 11.25, `obstacle_height=11.25`) and its α = "
+    "(1, 2, 4, 2, 2) the crowd went straight through the obstacle in a 1000-step d = 2 trial.",
+]
+
+
 def push_statistics(sol, n: int, seed: int = 99) -> dict:
     """Mean/covariance errors of n ρ₀ samples pushed through the learned flow (gradient only, chunks of 50 000)."""
     from dlpde.solvers.mfg import gaussian_statistics, push_forward, same_sample_statistics
@@ -212,6 +237,7 @@ def write_table(out: Path, table: Path) -> Path:
     figs = [f for r in results.values() for f in r.get("figures", [])]
     if figs:
         lines += ["", "## Figures", ""] + [f"![{f}](mfg/{f})" for f in figs]
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in NOTES]
     lines += ["", "Settings per run (beyond each case's defaults):", ""]
     for key, r in results.items():
         lines.append(f"- `{key}`: `{json.dumps(r['settings'])}`" + (" (quick)" if r.get("quick") else ""))

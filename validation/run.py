@@ -101,7 +101,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny budgets: exercises the pipeline only")
     ap.add_argument("--out", default=str(HERE), help="folder for REPORT.md, results/ and figures/")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

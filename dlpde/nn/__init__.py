@@ -14,6 +14,9 @@ from dlpde.nn.resnet import ResNet
 
 NETWORKS: dict[str, type[nn.Module]] = {"MLP": MLP, "ResNet": ResNet, "DGMNet": DGMNet, "PotentialNet": PotentialNet,
                                        "BSDENetwork": BSDENetwork}
+from dlpde.nn.features import SingularFeatures  # noqa: E402  (corner singularities as inputs; uses build_network)
+
+NETWORKS["SingularFeatures"] = SingularFeatures
 
 
 def build_network(config: dict) -> nn.Module:

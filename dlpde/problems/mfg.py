@@ -452,8 +452,8 @@ def cases() -> list:
              default_dim=2, defaults=dict(common, steps=1500, batch=1024, width=32, nt=4)),
         Case("ot-mixture-2d", ot_mixture_2d, ("mfg",),
              "optimal transport, 8 Gaussians on a circle → one Gaussian; POT reference (Ruthotto et al. 2020)",
-             defaults=dict(common, steps=2000, batch=1024, width=32, nt=8)),
+             defaults=dict(common, steps=2000, batch=1024, width=32, nt=4)),
         Case("crowd-motion", crowd_motion, ("mfg",),
              "mean-field game: crowd around a Gaussian obstacle, d = 2 … 100 (Ruthotto et al. 2020)",
-             default_dim=2, defaults=dict(common, steps=1500, batch=512, width=32, nt=4)),
+             default_dim=2, defaults=dict(common, steps=2500, batch=1024, width=32, nt=4)),
     ]

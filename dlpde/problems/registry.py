@@ -44,20 +44,47 @@ class Case:
 _POISSON_SOLVERS = ("pinn", "ritz", "dgm")
 _POISSON = [
     Case("poisson-2d", poisson.poisson_2d, _POISSON_SOLVERS, "-Δu = 2π² sin(πx)sin(πy) on (0,1)², u = 0",
-         defaults=dict(pinn=dict(steps=3000, batch=1024, lr=2e-3, lbfgs_steps=1000, boundary_weight=10.0))),
+         defaults=dict(pinn=dict(steps=3000, batch=1024, lr=2e-3, lbfgs_steps=1000, boundary_weight=10.0),
+                       # Deep Ritz: u = 0 on ∂Ω and a large β pin the network near u = 0 for thousands of steps;
+                       # penalty_warmup raises β from β/100 over the first 30 % of the steps.
+                       ritz=dict(steps=5000, batch=1024, boundary_batch=512, width=32, depth=3, activation="tanh",
+                                 lr=3e-3, boundary_weight=1000.0, penalty_warmup=0.3, sampling="sobol",
+                                 lbfgs_steps=0),
+                       dgm=dict(steps=2000, batch=1024, boundary_batch=512, width=50, depth=3, activation="tanh",
+                                lr=2e-3, boundary_weight=10.0, lbfgs_steps=0))),
     Case("poisson-sin-Nd", poisson.poisson_sin, _POISSON_SOLVERS, "-Δu = π² Σ sin(πx_i) on (0,1)^d",
-         default_dim=5, defaults=dict(steps=4000)),
+         default_dim=5, defaults=dict(steps=4000,
+                                      ritz=dict(steps=5000, batch=1000, boundary_batch=1000, width=40, depth=3,
+                                                activation="tanh", lr=3e-3, boundary_weight=500.0,
+                                                penalty_warmup=0.3, lbfgs_steps=0),
+                                      dgm=dict(steps=2000, batch=500, boundary_batch=500, width=50, depth=3,
+                                               activation="tanh", lr=2e-3, boundary_weight=10.0, lbfgs_steps=0))),
     Case("poisson-10d", poisson.poisson_harmonic, _POISSON_SOLVERS,
          "harmonic u = Σ x_{2k-1}x_{2k} on (0,1)^d (E & Yu 2018)", default_dim=10,
-         defaults=dict(pinn=dict(steps=1500, batch=1000, lr=2e-3, boundary_weight=100.0, lbfgs_steps=300))),
+         defaults=dict(pinn=dict(steps=1500, batch=1000, lr=2e-3, boundary_weight=100.0, lbfgs_steps=300),
+                       # Deep Ritz: β = 500 on ∫_∂Ω (u − g)² (|∂Ω| = 20) keeps the Robin-penalty bias ~5e-4; the Monte
+                       # Carlo energy is noisy, so the cosine decay of a large lr does the work (no L-BFGS).
+                       ritz=dict(steps=8000, batch=1000, boundary_batch=1000, width=40, depth=3, activation="tanh",
+                                 lr=1e-2, boundary_weight=500.0, lbfgs_steps=0),
+                       dgm=dict(steps=1000, batch=500, boundary_batch=500, width=50, depth=3, activation="tanh",
+                                lr=1e-3, boundary_weight=10.0, lbfgs_steps=0))),
     Case("poisson-100d", poisson.poisson_quadratic, _POISSON_SOLVERS, "-Δu = -2d on (0,1)^d, u = Σ x_i²",
          default_dim=100,
          # PINN: one hidden layer of 384 log-cosh units. Σ x_i² needs curvature along at least d directions, and an
          # even activation (log cosh z ≈ z²/2) gives it directly; 4×64 tanh stalls near 2e-2 (README, "poisson-100d").
          defaults=dict(pinn=dict(steps=2000, batch=1000, boundary_batch=500, lr=3e-3, boundary_weight=10.0,
-                                 width=384, depth=1, activation="logcosh"))),
+                                 width=384, depth=1, activation="logcosh"),
+                       ritz=dict(steps=6000, batch=1000, boundary_batch=1000, width=100, depth=3, activation="tanh",
+                                 lr=3e-3, boundary_weight=50.0, lbfgs_steps=0),
+                       dgm=dict(steps=1000, batch=256, boundary_batch=256, width=50, depth=3, activation="tanh",
+                                lr=1e-3, boundary_weight=10.0, lbfgs_steps=0, derivative="hutchinson", probes=8))),
     Case("poisson-ball-Nd", poisson.poisson_ball, _POISSON_SOLVERS, "-Δu = 1 on the unit ball, u = 0",
-         default_dim=10, defaults=dict(steps=3000)),
+         default_dim=10, defaults=dict(steps=3000,
+                                       ritz=dict(steps=5000, batch=1000, boundary_batch=1000, width=40, depth=3,
+                                                 activation="tanh", lr=3e-3, boundary_weight=500.0,
+                                                 penalty_warmup=0.3, lbfgs_steps=0),
+                                       dgm=dict(steps=1000, batch=500, boundary_batch=500, width=50, depth=3,
+                                                activation="tanh", lr=2e-3, boundary_weight=10.0, lbfgs_steps=0))),
 ]
 
 def _all_cases() -> list[Case]:

@@ -10,16 +10,22 @@ with Y_0 = u(0, x₀) and Z_0 trainable numbers and Z_n (n ≥ 1) one sub-networ
 product (``dlpde.nn.bsde.BSDENetwork``). When f does not depend on y the recursion is one vectorised sum.
 Training runs on the shared ``Trainer``; every step simulates a fresh batch of paths.
 
-Options (``solve(..., time_steps=20, ...)``): ``time_steps`` N; ``scheme``: "euler" (the paper's recursion above) or
-"heun" (trapezoidal rule for ∫f dt, Y_{n+1} = Y_n − ½(f_n + f(t_{n+1}, X_{n+1}, Ŷ_{n+1}, Z_{n+1}))Δt + Z_n·ΔW_n with
-the Euler predictor Ŷ_{n+1} and Z_N = σᵀ∇g(X_N): removes the O(Δt) bias of the left-point rule when f is dominated
-by its y-dependence, e.g. allen-cahn: +0.18 % at N = 20 with euler); ``hidden`` (default d + 10) and ``hidden_layers`` (2)
-of the sub-networks and their ``subnet_activation`` ("relu" as in the paper, or a name in
-``dlpde.nn.ACTIVATIONS``; ``width``/``depth``/``activation`` are the PINN's and are not used); ``batch_norm`` (paper: True; default False);
-``skip`` (per-step diagonal linear term, default True, see ``dlpde.nn.bsde``); ``y0_init``: "mc" (default: the mean
-of a backward recursion with Z = 0 over 4096 paths — E g(X_T) when f(·, 0) = 0) or a number (the sub-networks
-output Z in units of the RMS of σᵀ∇g(X_T) from the same simulation, see ``start_values``); ``loss_clip``: residuals
-beyond it count linearly (the DeepBSDE code's Huber-type loss; default none).
+Options (keyword settings of ``solve``, e.g. ``solve(p, "deep-bsde", time_steps=10, scheme="heun")``):
+  ``time_steps``  N (default 20);
+  ``scheme``      "euler" (the recursion above, as in the paper) or "heun": trapezoidal rule for ∫f dt,
+                  Y_{n+1} = Y_n − ½(f_n + f(t_{n+1}, X_{n+1}, Ŷ_{n+1}, Z_{n+1}))Δt + Z_n·ΔW_n with the Euler predictor
+                  Ŷ_{n+1} and Z_N = σᵀ∇g(X_N); it removes the O(Δt) bias of the left-point rule where f is dominated by
+                  its y-dependence (allen-cahn, d = 100: +0.18 % at N = 20 with euler, +0.02 % with heun);
+  ``hidden``, ``hidden_layers``, ``subnet_activation``  sub-network width (default d + 10), hidden layers (2) and
+                  activation ("relu" as in the paper, or a name in ``dlpde.nn.ACTIVATIONS``); the PINN settings
+                  ``width``/``depth``/``activation`` are not used;
+  ``batch_norm``  the paper's batch normalisation of the sub-networks (default False; with it and without ``skip``,
+                  hjb-lq at d = 100 kept Y₀ ≈ E g(X_T), +0.18 %, for 1000 steps);
+  ``skip``        per-step diagonal linear term (default True, see ``dlpde.nn.bsde``);
+  ``y0_init``     "mc" (default, see ``start_values``) or a number;
+  ``loss_clip``   residuals beyond it count linearly (the DeepBSDE code's Huber-type loss; default: plain L2).
+Scales from one start simulation (``start_values``): Y₀ starts at the Z = 0 backward mean and is trained in units of
+the spread of g(X_T); the sub-networks output Z in units of the RMS of σᵀ∇g(X_T).
 
 Result: ``sol.value_at(t=0, x=x0)`` (or ``sol(0, x0)``) is the learned Y_0; ``sol.extra`` has ``u0``, ``u0_std_last``
 (standard deviation of Y_0 over the last 10 % of the Adam steps), ``u0_reference`` where known and ``u0_trace``;

@@ -147,6 +147,14 @@ class PINN(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
+        corners = getattr(problem, "singular_features", lambda: None)()
+        if corners:  # known corner singularities as extra inputs (dlpde.nn.features), e.g. the slit's r^½ sin(θ/2)
+            from dlpde.nn.features import SingularFeatures
+            sc = scaling(problem, s)
+            sc.update(input_shift=list(sc["input_shift"]) + [0.0] * len(corners),
+                      input_scale=list(sc["input_scale"]) + [1.0] * len(corners))
+            return SingularFeatures(MLP(problem.input_dim + len(corners), 1, width=s.width, depth=s.depth,
+                                        activation=s.activation, **sc), corners)
         return MLP(problem.input_dim, 1, width=s.width, depth=s.depth, activation=s.activation,
                    **scaling(problem, s))
 

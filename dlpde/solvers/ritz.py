@@ -29,6 +29,7 @@ from dlpde.solvers.base import Solver
 from dlpde.solvers.pinn import condition_values, scaling
 
 Tensor = torch.Tensor
+WARMUP_START = 1e-2  # β starts at WARMUP_START·β when the option penalty_warmup > 0
 
 
 def energy_terms(problem: Problem, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -73,6 +74,17 @@ class EnergyObjective:
         self.boundary_measure = float(problem.domain.boundary_measure)
         self.x: Tensor | None = None
         self.cond_points: list[tuple[Tensor, Tensor]] = []
+        warmup = s.options.get("penalty_warmup", 0.0)
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup <= 1:
+            raise ValueError(f"penalty_warmup must be a fraction of the steps in [0, 1], got {warmup!r}")
+        self.warmup_steps = int(round(warmup * s.steps))
+
+    def penalty_weight(self, step: int) -> float:
+        """β at ``step``: during the warm-up it grows geometrically from β/100 to β, afterwards it is β."""
+        beta = float(self.s.boundary_weight)
+        if step >= self.warmup_steps:
+            return beta
+        return beta * WARMUP_START ** (1 - step / self.warmup_steps)
 
     def sample(self) -> None:
         p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
@@ -87,18 +99,18 @@ class EnergyObjective:
             self.sample()
         energy = self.volume * energy_terms(self.problem, self.model, self.x).mean()
         terms = {"energy": energy}
-        total = energy
+        total, beta = energy, self.penalty_weight(step)
         for c, (xb, target) in zip(self.conditions, self.cond_points):
             e = self.model(xb)[:, 0] - target
             terms[f"loss_{c.name}"] = (e * e).mean()
-            total = total + self.s.boundary_weight * c.weight * self.boundary_measure * terms[f"loss_{c.name}"]
+            total = total + beta * c.weight * self.boundary_measure * terms[f"loss_{c.name}"]
         return total, terms
 
 
 class DeepRitz(Solver):
     name = "ritz"
     description = "Deep Ritz: minimise the Monte Carlo energy with a boundary penalty (E & Yu 2018)"
-    options = ("input_map",)
+    options = ("input_map", "penalty_warmup")
 
     def refusal(self, problem: Problem) -> str:
         if problem.time_dependent:

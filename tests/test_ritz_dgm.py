@@ -1,0 +1,250 @@
+"""Deep Ritz and DGM: their networks' forward jets equal autograd, the Ritz energy estimator is unbiased, the
+solvers refuse what they cannot solve, train, and their networks survive a save/load roundtrip."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import dlpde
+from dlpde.derivatives import directional_derivatives, laplacian
+from dlpde.geometry import Ball, Box
+from dlpde.nn import DGMNet, Jet, ResNet, build_network
+from dlpde.nn.dgm import jet_mul
+from dlpde.problems import CASES, Condition, Poisson, Problem, make
+from dlpde.settings import SolveSettings
+from dlpde.solvers.base import init_model
+from dlpde.solvers.ritz import EnergyObjective, energy_estimate
+from tests.conftest import tiny
+
+DIMS = [1, 2, 10, 100]
+
+
+def _points(n, d, seed):
+    return torch.rand(n, d, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)) * 2 - 0.5
+
+
+def _assert_jet_equals_autograd(model, d, seed):
+    x = _points(30, d, seed)
+    fast, slow = laplacian(model, x, method="forward"), laplacian(model, x, method="autograd")
+    assert (fast.value - slow.value).abs().max() <= 1e-10 * (1 + slow.value.abs().max())
+    assert (fast.directional - slow.directional).abs().max() <= 1e-10 * (1 + slow.directional.abs().max())
+    assert (fast.second - slow.second).abs().max() <= 1e-10 * (1 + slow.second.abs().max())
+    # per-point directions with weights (the general, non-shared path; Hutchinson/σσᵀ style)
+    g = torch.Generator().manual_seed(seed + 1)
+    v = torch.randn(30, 3, d, dtype=torch.float64, generator=g)
+    w = torch.rand(3, dtype=torch.float64, generator=g)
+    fast = directional_derivatives(model, x, v, w, method="forward")
+    slow = directional_derivatives(model, x, v, w, method="autograd")
+    assert (fast.directional - slow.directional).abs().max() <= 1e-10 * (1 + slow.directional.abs().max())
+    assert (fast.second - slow.second).abs().max() <= 1e-10 * (1 + slow.second.abs().max())
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu3", "softplus"])
+@pytest.mark.parametrize("d", DIMS)
+def test_resnet_forward_jet_equals_autograd(d, act):
+    # width 24: d ≤ 24 pads the input, d = 100 maps it linearly
+    model = init_model(lambda: ResNet(d, width=24, blocks=3, activation=act, input_shift=[0.2] * d,
+                                      input_scale=[1.5] * d, output_shift=0.7, output_scale=2.0), seed=d).double()
+    assert model.arch["input_map"] == ("pad" if d <= 24 else "linear")
+    _assert_jet_equals_autograd(model, d, seed=d)
+
+
+@pytest.mark.parametrize("act", ["tanh", "sin", "softplus"])
+@pytest.mark.parametrize("d", DIMS)
+def test_dgm_forward_jet_equals_autograd(d, act):
+    model = init_model(lambda: DGMNet(d, width=12, layers=3, activation=act, input_shift=[0.2] * d,
+                                      input_scale=[1.5] * d, output_shift=0.7, output_scale=2.0), seed=d).double()
+    _assert_jet_equals_autograd(model, d, seed=d + 7)
+
+
+@pytest.mark.parametrize("net", ["resnet", "dgm"])
+def test_shared_direction_fast_path_equals_general_path(net):
+    d = 6
+    model = init_model(lambda: ResNet(d, width=10, blocks=2) if net == "resnet" else DGMNet(d, width=8, layers=2),
+                       seed=1).double()
+    x = _points(20, d, 3)
+    eye = torch.eye(d, dtype=torch.float64)
+    shared = model.forward_jet(Jet.seed(x, eye))  # expanded view: one (k, d) product for all points
+    general = model.forward_jet(Jet(x, eye.expand(20, d, d).clone(), torch.zeros_like(x), None))
+    assert torch.allclose(shared.tangent, general.tangent, rtol=0, atol=1e-13)
+    assert torch.allclose(shared.second, general.second, rtol=0, atol=1e-13)
+
+
+def test_jet_product_rule_equals_autograd():
+    d, n = 4, 25
+    x = _points(n, d, 11)
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(d, 3, dtype=torch.float64, generator=g), torch.randn(d, 3, dtype=torch.float64, generator=g)
+
+    def f(z):
+        return torch.tanh(z @ a)
+
+    def h(z):
+        return torch.sin(z @ b)
+
+    v = torch.randn(n, 2, d, dtype=torch.float64, generator=g)
+    w = torch.tensor([0.3, 1.7], dtype=torch.float64)
+    seed = Jet.seed(x, v, w)
+    act_t = dlpde.nn.get_activation("tanh")
+    act_s = dlpde.nn.get_activation("sin")
+    jf = seed.linear(a.T, None).activate(act_t)
+    jh = seed.linear(b.T, None).activate(act_s)
+    prod = jet_mul(jf, jh)
+
+    class Product(nn.Module):
+        def forward(self, z):
+            return (f(z) * h(z))[:, 1:2]
+
+    slow = directional_derivatives(Product(), x, v, w, method="autograd")
+    assert torch.allclose(prod.value[:, 1], slow.value, rtol=0, atol=1e-12)
+    assert torch.allclose(prod.tangent[:, :, 1], slow.directional, rtol=0, atol=1e-12)
+    assert torch.allclose(prod.second[:, 1], slow.second, rtol=0, atol=1e-12)
+
+
+class _Exact(nn.Module):
+    def __init__(self, fn, offset=0.0):
+        super().__init__()
+        self.fn, self.offset = fn, offset
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return (self.fn(x) + self.offset + 0 * self.dummy)[:, None]
+
+
+def _exact_energies():
+    # ∫ ½|∇u|² − f u = −½ ∫ f u for the solution with u = 0 on ∂Ω:
+    # poisson-2d: −½ · 2π² · ¼ = −π²/4; unit ball in R³ with f = 1: −½ ∫ (1 − r²)/6 = −(1/12)(4π/3 − 4π/5) = −2π/45
+    return [(make("poisson-2d"), -math.pi**2 / 4), (make("poisson-ball-Nd", dim=3), -2 * math.pi / 45)]
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_monte_carlo_energy_is_unbiased_for_the_exact_solution(case):
+    problem, exact_energy = _exact_energies()[case]
+    z = []
+    for seed in range(5):
+        est, se = energy_estimate(problem, problem.exact, 20_000, generator=torch.Generator().manual_seed(seed))
+        z.append((est - exact_energy) / se)
+    assert all(abs(v) < 4.5 for v in z), z  # each within a few standard errors
+    assert abs(sum(z) / math.sqrt(len(z))) < 4.5  # and their mean too
+
+
+def test_ritz_objective_scales_by_volume_and_boundary_measure():
+    problem, exact_energy = _exact_energies()[1]  # |Ω| = 4π/3, |∂Ω| = 4π: scaling errors would show
+    s = SolveSettings(batch=4000, boundary_batch=200, boundary_weight=3.0, dtype="float64")
+    energies = []
+    for seed in range(8):
+        s.seed = seed
+        obj = EnergyObjective(problem, _Exact(problem.exact), s)
+        total, terms = obj.loss(1, resample=True)
+        assert float(terms["loss_boundary"].detach()) < 1e-28
+        energies.append(float(terms["energy"].detach()))
+    mean = sum(energies) / len(energies)
+    sd = (sum((e - mean) ** 2 for e in energies) / (len(energies) - 1)) ** 0.5
+    assert abs(mean - exact_energy) < 4 * sd / math.sqrt(len(energies)) + 1e-12
+    shifted = EnergyObjective(problem, _Exact(problem.exact, offset=0.5), s)
+    total, terms = shifted.loss(1, resample=True)
+    # the penalty is β ∫_∂Ω (u − g)² = 3 · 0.25 · 4π, and a constant shift does not change ∇u
+    assert float((total - terms["energy"]).detach()) == pytest.approx(3.0 * 0.25 * 4 * math.pi, rel=1e-12)
+
+
+class _Advection(Problem):
+    """−Δu + b·∇u = 0 on (0,1)²: not symmetric, so no energy (has_energy False)."""
+
+    case = "advection-test"
+
+    def __init__(self, time_dependent=False):
+        self.dim, self.domain, self.time_dependent = 2, Box.unit(2), time_dependent
+
+    def conditions(self):
+        return [Condition("boundary", self.domain.sample_boundary, lambda x: torch.zeros_like(x[:, 0]))]
+
+    def residual(self, x, d):
+        return -d.second + d.directional[:, 0]
+
+
+class _HeatLike(_Advection):
+    case = "heat-test"
+
+    @property
+    def has_energy(self):  # even if a problem claims an energy, time dependence rules Deep Ritz out
+        return True
+
+
+@pytest.mark.parametrize("problem, why", [(_Advection(), "no energy"), (_HeatLike(time_dependent=True), "time")])
+def test_ritz_refuses_problems_without_energy_and_names_the_solvers_that_apply(problem, why):
+    with pytest.raises(ValueError, match=why) as info:
+        dlpde.solve(problem, "ritz", **tiny())
+    msg = str(info.value)
+    assert "solvers that apply" in msg and "'pinn'" in msg and "'dgm'" in msg
+    assert "'ritz'" not in msg.split("solvers that apply")[1]
+
+
+def test_every_poisson_case_lists_pinn_ritz_and_dgm():
+    for name in ("poisson-2d", "poisson-sin-Nd", "poisson-10d", "poisson-100d", "poisson-ball-Nd"):
+        assert {"pinn", "ritz", "dgm"} <= set(CASES[name].solvers), name
+
+
+def test_short_ritz_run_reduces_the_error_on_poisson_2d():
+    sol = dlpde.solve("poisson-2d", "ritz", **tiny(steps=200, batch=256, boundary_batch=128, width=16, depth=2,
+                                                   lr=1e-2, boundary_weight=100.0))
+    first = sol.history.rows[0]["rel_l2_error"]
+    assert sol.status == "ok" and isinstance(sol.model, ResNet)
+    assert sol.metrics["rel_l2_error"] < 0.5 * first
+    assert sol.metrics["rel_l2_error"] < 0.3
+    assert math.isfinite(sol.extra["energy"]) and sol.extra["energy_stderr"] > 0
+
+
+def test_short_dgm_run_reduces_the_error_on_poisson_2d():
+    sol = dlpde.solve("poisson-2d", "dgm", **tiny(steps=120, batch=128, boundary_batch=64, width=12, depth=2,
+                                                  lr=5e-3, boundary_weight=10.0))
+    first = sol.history.rows[0]["rel_l2_error"]
+    assert sol.status == "ok" and isinstance(sol.model, DGMNet)
+    assert sol.metrics["rel_l2_error"] < 0.5 * first
+
+
+@pytest.mark.parametrize("derivative", ["hutchinson", "sdgd"])
+def test_dgm_trains_with_stochastic_laplacians(derivative):
+    sol = dlpde.solve("poisson-100d", "dgm", **tiny(steps=10, batch=32, boundary_batch=32, width=8, depth=1,
+                                                    derivative=derivative, probes=4))
+    assert sol.status == "ok" and math.isfinite(sol.metrics["rel_l2_error"])
+    assert sol.settings.derivative == derivative
+
+
+def test_case_defaults_for_ritz_are_merged():
+    sol = dlpde.solve("poisson-10d", "ritz", steps=2, batch=64, boundary_batch=64, eval_points=500, progress=False)
+    s = sol.settings
+    assert (s.width, s.depth, s.activation, s.lbfgs_steps, s.boundary_weight) == (40, 3, "tanh", 0, 500.0)
+    assert sol.model.arch["input_map"] == "pad"
+
+
+@pytest.mark.parametrize("solver", ["ritz", "dgm"])
+def test_save_load_roundtrip(solver, tmp_path):
+    sol = dlpde.solve("poisson-2d", solver, **tiny(steps=5, width=8, depth=2))
+    loaded = dlpde.load(sol.save(tmp_path / f"{solver}.h5"))
+    x = torch.rand(50, 2, dtype=torch.float64)
+    assert type(loaded.model) is type(sol.model) and loaded.solver == solver
+    assert torch.equal(loaded(x), sol(x))
+    rebuilt = build_network(sol.model.config())
+    rebuilt.load_state_dict(sol.model.state_dict())
+    assert torch.equal(rebuilt(x.float()), sol.model(x.float()))
+
+
+def test_bad_network_arguments_are_refused():
+    with pytest.raises(ValueError, match="input_map"):
+        ResNet(30, width=10, input_map="pad")
+    with pytest.raises(ValueError, match="input_map"):
+        ResNet(3, input_map="zeros")
+    with pytest.raises(ValueError, match="blocks"):
+        ResNet(3, blocks=0)
+    with pytest.raises(ValueError, match="layers"):
+        DGMNet(3, layers=0)
+    with pytest.raises(ValueError, match="output_scale"):
+        DGMNet(3, output_scale=0.0)
+
+
+def test_ritz_energy_on_a_ball_domain_trains():
+    p = Poisson(Ball.unit(3), lambda x: torch.ones_like(x[:, 0]), lambda x: torch.zeros_like(x[:, 0]),
+                exact=lambda x: (1 - (x * x).sum(1)) / 6)
+    sol = dlpde.solve(p, "ritz", **tiny(steps=60, boundary_weight=20.0, lr=5e-3))
+    assert sol.status == "ok" and math.isfinite(sol.metrics["rel_l2_error"])
