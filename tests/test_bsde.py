@@ -123,6 +123,7 @@ def test_value_only_at_x0_and_gradient_from_z0(hjb10):
     with pytest.raises(ValueError, match="x0"):
         hjb10(0.5, torch.zeros(1, 10))
     assert torch.allclose(hjb10(0.0, torch.zeros(3, 10)), torch.full((3,), hjb10.u0))
+    assert float(hjb10(0, hjb10.problem.x0)[0]) == hjb10.u0  # sol(0, x0) with x0 of shape (d,)
     g = hjb10.grad(0.0, torch.zeros(1, 10))
     assert torch.allclose(g[0], hjb10.model.z0.detach() / math.sqrt(2.0))
     assert "u0=" in hjb10.summary()

@@ -63,6 +63,13 @@ class BSDESolution(Solution):
         if "rel_error_u0" in self.extra:  # a loaded file keeps it among the root attributes
             self.metrics["rel_error_u0"] = self.extra.pop("rel_error_u0")
 
+    def __call__(self, t, x=None) -> Tensor:
+        """Y₀ for each point (n, d) — or one point given as (d,) — at t = 0; the points must be x₀."""
+        if x is not None and self.dim > 1:
+            x = torch.as_tensor(x)
+            x = x.reshape(1, -1) if x.ndim == 1 else x
+        return super().__call__(t, x)
+
     @property
     def u0(self) -> float:
         return float(self.model.y0.detach()[0])
