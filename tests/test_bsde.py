@@ -107,7 +107,7 @@ def test_short_run_reaches_the_cole_hopf_reference(hjb10):
     sol = hjb10
     assert isinstance(sol, BSDESolution) and sol.status == "ok"
     assert abs(sol.extra["u0_reference"] - ref) < 1e-12
-    assert abs(sol.value_at(t=0.0, x=[0.0] * 10) - ref) / ref < 0.01
+    assert abs(sol.value_at(t=0.0, x=[0.0] * 10) - ref) / ref < 0.015  # measured 0.6-0.8 % over seeds 0-4
     assert sol.metrics["rel_error_u0"] == pytest.approx(abs(sol.u0 - ref) / ref)
     # the start value E g(X_T) is ≈ 5 % off; training must have moved Y0 to the reference
     assert abs(sol.extra["u0_start"] - ref) / ref > 0.02

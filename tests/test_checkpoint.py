@@ -141,7 +141,7 @@ SCRIPT = textwrap.dedent("""
     from dlpde.solvers.pinn import StrongFormObjective
     original = StrongFormObjective.loss
     def slow(self, step, *, resample):  # the same arithmetic, slowed so that the test can stop it mid-run
-        time.sleep(0.004)
+        time.sleep(0.02)
         return original(self, step, resample=resample)
     StrongFormObjective.loss = slow
     {body}

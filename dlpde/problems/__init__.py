@@ -1,6 +1,11 @@
 """Problems: PDEs as data plus pure functions, and the registry of named cases."""
 from dlpde.problems.base import Condition, Problem
+from dlpde.problems.bsde_cases import DefaultRisk, DiffRate, GeometricBasket
+from dlpde.problems.mfg import MeanFieldGame, OptimalTransport
+from dlpde.problems.parabolic import HJB, AllenCahn, BurgersType, Parabolic, QuadraticGradient, ReactionDiffusion
 from dlpde.problems.poisson import Poisson
 from dlpde.problems.registry import CASES, Case, get_case, make
 
-__all__ = ["Problem", "Condition", "Poisson", "CASES", "Case", "get_case", "make"]
+__all__ = ["Problem", "Condition", "Poisson", "Parabolic", "HJB", "AllenCahn", "BurgersType", "QuadraticGradient",
+           "ReactionDiffusion", "DefaultRisk", "DiffRate", "GeometricBasket", "MeanFieldGame", "OptimalTransport",
+           "CASES", "Case", "get_case", "make"]

@@ -184,7 +184,7 @@ class Trainer:
         if c.checkpoint_path is not None and self._main:
             ckpt.check_target(c.checkpoint_path)
         self._loss_fn = self._distributed_loss() if self._world > 1 else objective.loss
-        adam = torch.optim.Adam(params, lr=c.lr)
+        adam = torch.optim.Adam(params, lr=c.lr, fused=True)  # one kernel for all parameters
         step, phase, lbfgs_state, done = 0, "adam", None, False
         if c.resume is not None:
             step, phase, lbfgs_state, done = self._resume(c.resume, adam)
