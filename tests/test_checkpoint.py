@@ -135,8 +135,11 @@ def test_a_foreign_file_is_never_used_as_checkpoint(tmp_path):
 
 
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     import torch
+    # A shell that starts a job in the background makes it ignore SIGINT, and Python keeps that; a user's Ctrl-C
+    # reaches a foreground process, so give the run Python's usual handler whatever started the test.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     torch.set_num_threads(1)
     from dlpde.solvers.pinn import StrongFormObjective
     original = StrongFormObjective.loss

@@ -248,3 +248,15 @@ def test_ritz_energy_on_a_ball_domain_trains():
                 exact=lambda x: (1 - (x * x).sum(1)) / 6)
     sol = dlpde.solve(p, "ritz", **tiny(steps=60, boundary_weight=20.0, lr=5e-3))
     assert sol.status == "ok" and math.isfinite(sol.metrics["rel_l2_error"])
+
+
+def test_penalty_warmup_rises_geometrically_to_beta():
+    problem = make("poisson-2d")
+    s = SolveSettings(steps=100, boundary_weight=50.0, options={"penalty_warmup": 0.2})
+    obj = EnergyObjective(problem, ResNet(2, width=4, blocks=1), s)
+    assert obj.penalty_weight(0) == pytest.approx(0.5)
+    assert obj.penalty_weight(10) == pytest.approx(5.0)
+    assert obj.penalty_weight(20) == obj.penalty_weight(100) == 50.0
+    assert EnergyObjective(problem, ResNet(2, width=4, blocks=1), SolveSettings()).penalty_weight(0) == 1.0
+    with pytest.raises(ValueError, match="penalty_warmup"):
+        EnergyObjective(problem, ResNet(2, width=4, blocks=1), SolveSettings(options={"penalty_warmup": 2}))

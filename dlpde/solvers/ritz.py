@@ -10,8 +10,12 @@ both integrals estimated by Monte Carlo with fresh samples every step: |Ω| · m
 |∂Ω| · mean over boundary points (``domain.volume``, ``domain.boundary_measure``). β is the setting
 ``boundary_weight``. Only ∇u is needed: one reverse pass with a graph (no second derivatives), so a step costs a
 few forward passes in any dimension. The penalty makes the minimiser satisfy the Robin condition
-∂ₙu + 2β(u − g) = 0 instead of u = g, an O(1/β) boundary error. The network is the residual network of the paper
-(``dlpde.nn.ResNet``; ``depth`` = number of residual blocks, two layers each).
+∂ₙu + 2β(u − g) = 0 instead of u = g, an O(1/β) boundary error; a large β, however, pins a network that starts
+near the boundary data there (e.g. u ≈ 0 for zero data) for thousands of steps. Option ``penalty_warmup`` (a
+fraction of the steps, default 0) raises β geometrically from β/100 to β over that part of the training. The
+Monte Carlo energy gradient stays noisy at the minimiser, so a decaying learning rate (not L-BFGS on a fixed batch)
+finishes the training. The network is the residual network of the paper (``dlpde.nn.ResNet``; ``depth`` = number
+of residual blocks, two layers each), with the input/output scaling PINN uses (``pinn.scaling``).
 """
 from __future__ import annotations
 
@@ -93,6 +97,16 @@ class EnergyObjective:
         for c in self.conditions:
             xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
             self.cond_points.append((xb, condition_values(c, xb).detach()))
+
+    def state_dict(self) -> dict:
+        """For checkpoints: the generator's state and the current samples."""
+        return {"generator": self.gen.get_state(), "x": self.x, "cond_points": [list(p) for p in self.cond_points]}
+
+    def load_state_dict(self, state: dict) -> None:
+        dev = self.s.torch_device
+        self.gen.set_state(state["generator"].cpu())
+        self.x = None if state["x"] is None else state["x"].to(dev)
+        self.cond_points = [(xb.to(dev), target.to(dev)) for xb, target in state["cond_points"]]
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
