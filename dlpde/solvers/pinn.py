@@ -29,7 +29,31 @@ def condition_values(c, xb: torch.Tensor) -> torch.Tensor:
     return target
 
 
-class StrongFormObjective:
+class CollocationSamples:
+    """Interior points and condition points (with their target values), redrawn by ``sample``; the state that a
+    checkpoint needs. Used by objectives that set ``problem``, ``s``, ``gen``, ``conditions``, ``x`` and
+    ``cond_points`` (strong-form and energy objectives alike)."""
+
+    def sample(self) -> None:
+        p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
+        self.x = p.interior_points(s.batch, method=s.sampling, **kw)
+        self.cond_points = []
+        for c in self.conditions:
+            xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
+            self.cond_points.append((xb, condition_values(c, xb).detach()))
+
+    def state_dict(self) -> dict:
+        """For checkpoints: the generator's state and the current samples."""
+        return {"generator": self.gen.get_state(), "x": self.x, "cond_points": [list(p) for p in self.cond_points]}
+
+    def load_state_dict(self, state: dict) -> None:
+        dev = self.s.torch_device
+        self.gen.set_state(state["generator"].cpu())
+        self.x = None if state["x"] is None else state["x"].to(dev)
+        self.cond_points = [(xb.to(dev), target.to(dev)) for xb, target in state["cond_points"]]
+
+
+class StrongFormObjective(CollocationSamples):
     """Residual + condition losses; shared by PINN and DGM (which differ in network and sampling defaults)."""
 
     def __init__(self, problem: Problem, model: nn.Module, s: SolveSettings):
@@ -44,14 +68,6 @@ class StrongFormObjective:
             if s.derivative in ("hutchinson", "sdgd"):
                 raise ValueError("compile=True needs an exact derivative method ('auto', 'forward' or 'autograd')")
             self._terms = torch.compile(self._loss_terms, dynamic=False)
-
-    def sample(self) -> None:
-        p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
-        self.x = p.interior_points(s.batch, method=s.sampling, **kw)
-        self.cond_points = []
-        for c in self.conditions:
-            xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
-            self.cond_points.append((xb, condition_values(c, xb).detach()))
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
@@ -71,16 +87,6 @@ class StrongFormObjective:
         if not bool(torch.isfinite(terms["loss_pde"])):
             raise ValueError(f"the PDE residual of {self.problem.case} is NaN or infinite at the first collocation "
                              "points, before any training; check the source term and the problem's functions")
-
-    def state_dict(self) -> dict:
-        """For checkpoints: the generator's state and the current samples."""
-        return {"generator": self.gen.get_state(), "x": self.x, "cond_points": [list(p) for p in self.cond_points]}
-
-    def load_state_dict(self, state: dict) -> None:
-        dev = self.s.torch_device
-        self.gen.set_state(state["generator"].cpu())
-        self.x = None if state["x"] is None else state["x"].to(dev)
-        self.cond_points = [(xb.to(dev), target.to(dev)) for xb, target in state["cond_points"]]
 
     def _loss_terms(self, x, cond_points):
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,

@@ -30,7 +30,7 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import Solver
-from dlpde.solvers.pinn import condition_values, scaling
+from dlpde.solvers.pinn import CollocationSamples, scaling
 
 Tensor = torch.Tensor
 WARMUP_START = 1e-2  # β starts at WARMUP_START·β when the option penalty_warmup > 0
@@ -67,7 +67,7 @@ def energy_estimate(problem: Problem, fn: Callable[[Tensor], Tensor], n: int, *,
     return vol * mean, vol * math.sqrt(var / n)
 
 
-class EnergyObjective:
+class EnergyObjective(CollocationSamples):
     """|Ω|·mean e(x, u, ∇u) + β Σ_c w_c |∂Ω|·mean (u − g)² on fresh samples (see the module docstring)."""
 
     def __init__(self, problem: Problem, model: nn.Module, s: SolveSettings):
@@ -89,24 +89,6 @@ class EnergyObjective:
         if step >= self.warmup_steps:
             return beta
         return beta * WARMUP_START ** (1 - step / self.warmup_steps)
-
-    def sample(self) -> None:
-        p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
-        self.x = p.interior_points(s.batch, method=s.sampling, **kw)
-        self.cond_points = []
-        for c in self.conditions:
-            xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
-            self.cond_points.append((xb, condition_values(c, xb).detach()))
-
-    def state_dict(self) -> dict:
-        """For checkpoints: the generator's state and the current samples."""
-        return {"generator": self.gen.get_state(), "x": self.x, "cond_points": [list(p) for p in self.cond_points]}
-
-    def load_state_dict(self, state: dict) -> None:
-        dev = self.s.torch_device
-        self.gen.set_state(state["generator"].cpu())
-        self.x = None if state["x"] is None else state["x"].to(dev)
-        self.cond_points = [(xb.to(dev), target.to(dev)) for xb, target in state["cond_points"]]
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
