@@ -23,15 +23,6 @@ BASE = dict(steps=60, batch=64, boundary_batch=32, width=16, depth=2, log_every=
 KILL = dict(BASE, steps=300)  # the runs a subprocess is killed in
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Bitwise comparisons across processes need the same thread count (the subprocesses use one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def solve(**kw):
     return dlpde.solve("poisson-sin-Nd", dim=3, **kw)
 

@@ -13,14 +13,6 @@ BASE = dict(steps=40, batch=64, boundary_batch=32, width=16, depth=2, log_every=
             lbfgs_steps=0, progress=False, seed=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def solve(**kw):
     return dlpde.solve("poisson-sin-Nd", dim=3, **kw)
 

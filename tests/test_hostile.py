@@ -29,14 +29,6 @@ TINY = dict(steps=4, batch=16, boundary_batch=8, width=8, depth=1, log_every=2, 
             lbfgs_steps=0, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A good solution and checkpoint, and damaged or foreign variants of them."""

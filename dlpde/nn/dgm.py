@@ -15,7 +15,6 @@ x ↦ (x − input_shift)·input_scale and f ↦ f·output_scale + output_shift.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -23,7 +22,7 @@ from torch import nn
 
 from dlpde.nn.activations import get_activation
 from dlpde.nn.jet import Jet
-from dlpde.nn.mlp import InputNormalization
+from dlpde.nn.mlp import InputNormalization, check_output_affine, check_sizes
 from dlpde.nn.resnet import linear_jet, normalize_jet, output_jet
 
 
@@ -51,15 +50,11 @@ class DGMNet(nn.Module):
                  input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None,
                  output_shift: float = 0.0, output_scale: float = 1.0):
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("layers", layers)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_sizes(in_dim=in_dim, out_dim=out_dim, width=width, layers=layers)
         self.act = get_activation(activation)
         self.arch = dict(in_dim=in_dim, out_dim=out_dim, width=width, layers=layers, activation=activation)
         self.normalize = InputNormalization(in_dim, input_shift, input_scale)
-        if not (math.isfinite(output_shift) and math.isfinite(output_scale) and output_scale > 0):
-            raise ValueError(f"output_shift must be finite and output_scale positive, got {output_shift}, "
-                             f"{output_scale}")
+        check_output_affine(output_shift, output_scale)
         self.output_shift, self.output_scale = float(output_shift), float(output_scale)
         self.first = nn.Linear(in_dim, width)
         self.U = nn.Linear(in_dim, 4 * width * layers)  # U^{z,g,r,h} of every layer, with the biases b^{z,g,r,h}

@@ -11,6 +11,19 @@ from dlpde.nn.activations import get_activation
 from dlpde.nn.jet import Jet
 
 
+def check_sizes(**sizes: int) -> None:
+    """Each size (in_dim, width, depth, ...) must be a positive integer."""
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def check_output_affine(shift: float, scale: float) -> None:
+    """The fixed output map y ↦ y·scale + shift needs a finite shift and a positive finite scale."""
+    if not (math.isfinite(shift) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"output_shift must be finite and output_scale positive, got {shift}, {scale}")
+
+
 class InputNormalization(nn.Module):
     """x ↦ (x - shift) * scale with fixed (non-trained) buffers, e.g. to map a price range to [-1, 1]."""
 
@@ -44,14 +57,11 @@ class MLP(nn.Module):
                  input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None,
                  output_shift: float = 0.0, output_scale: float = 1.0):
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("depth", depth)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_sizes(in_dim=in_dim, out_dim=out_dim, width=width, depth=depth)
         self.act = get_activation(activation)
         self.arch = dict(in_dim=in_dim, out_dim=out_dim, width=width, depth=depth, activation=activation)
         self.normalize = InputNormalization(in_dim, input_shift, input_scale)
-        if not (math.isfinite(output_shift) and math.isfinite(output_scale) and output_scale > 0):
-            raise ValueError(f"output_shift must be finite and output_scale positive, got {output_shift}, {output_scale}")
+        check_output_affine(output_shift, output_scale)
         self.output_shift, self.output_scale = float(output_shift), float(output_scale)
         sizes = [in_dim] + [width] * depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))

@@ -6,7 +6,6 @@ the output is linear. The paper uses φ(z) = max(z, 0)³ ("relu3"); tanh works t
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -15,7 +14,7 @@ from torch import nn
 
 from dlpde.nn.activations import get_activation
 from dlpde.nn.jet import Jet
-from dlpde.nn.mlp import InputNormalization
+from dlpde.nn.mlp import InputNormalization, check_output_affine, check_sizes
 
 INPUT_MAPS = ("auto", "pad", "linear")
 
@@ -70,9 +69,7 @@ class ResNet(nn.Module):
                  input_shift: Sequence[float] | None = None, input_scale: Sequence[float] | None = None,
                  output_shift: float = 0.0, output_scale: float = 1.0):
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width), ("blocks", blocks)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_sizes(in_dim=in_dim, out_dim=out_dim, width=width, blocks=blocks)
         if input_map not in INPUT_MAPS:
             raise ValueError(f"input_map must be one of {INPUT_MAPS}, got {input_map!r}")
         if input_map == "auto":
@@ -84,9 +81,7 @@ class ResNet(nn.Module):
         self.arch = dict(in_dim=in_dim, out_dim=out_dim, width=width, blocks=blocks, activation=activation,
                          input_map=input_map)
         self.normalize = InputNormalization(in_dim, input_shift, input_scale)
-        if not (math.isfinite(output_shift) and math.isfinite(output_scale) and output_scale > 0):
-            raise ValueError(f"output_shift must be finite and output_scale positive, got {output_shift}, "
-                             f"{output_scale}")
+        check_output_affine(output_shift, output_scale)
         self.output_shift, self.output_scale = float(output_shift), float(output_scale)
         self.input = nn.Linear(in_dim, width) if input_map == "linear" else None
         self.first = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
