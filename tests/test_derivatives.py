@@ -79,3 +79,26 @@ def test_mlp_shared_direction_fast_path_equals_general_path():
     a, b = model.forward_jet(shared), model.forward_jet(general)
     for p, q in ((a.value, b.value), (a.tangent, b.tangent), (a.second, b.second)):
         assert torch.allclose(p, q, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("d,width", [(100, 64), (30, 8)])
+def test_mlp_compressed_directions_equal_general_path(d, width):
+    """More directions than units: the fast path carries R of V Wᵀ = QR (m rows, not k) and maps back by Q."""
+    from dlpde.nn import Jet
+
+    model = init_model(lambda: MLP(d, width=width, depth=3, activation="tanh",
+                                   input_shift=[0.5] * d, input_scale=[2.0] * d), 0).double()
+    x = torch.rand(9, d, dtype=torch.float64)
+    eye = torch.eye(d, dtype=torch.float64)
+    jet, basis = model._first_layer_shared(Jet.seed(x, eye), model.hidden[0])
+    assert jet.tangent.shape == (9, width, width) and basis.shape == (d, width)  # really compressed
+    a = model.forward_jet(Jet.seed(x, eye))
+    b = model.forward_jet(Jet(x, eye.expand(9, -1, -1).clone(), torch.zeros_like(x), None))
+    assert a.tangent.shape == b.tangent.shape == (9, d, 1)
+    for p, q in ((a.value, b.value), (a.tangent, b.tangent), (a.second, b.second)):
+        assert (p - q).abs().max() <= 1e-12 * (1 + q.abs().max())
+    # training differentiates through the QR factorisation: the parameter gradients agree too
+    grads = [torch.autograd.grad((j.second ** 2).sum() + j.tangent.sum(), model.hidden[0].weight)[0]
+             for j in (model.forward_jet(Jet.seed(x, eye)),
+                       model.forward_jet(Jet(x, eye.expand(9, -1, -1).clone(), torch.zeros_like(x), None)))]
+    assert (grads[0] - grads[1]).abs().max() <= 1e-10 * (1 + grads[1].abs().max())

@@ -80,27 +80,38 @@ class MLP(nn.Module):
 
     def forward_jet(self, jet: Jet) -> Jet:
         layers = iter(self.hidden)
+        basis = None
         if jet.tangent.stride(0) == 0:  # directions shared by all points: a seed jet (Jet.seed), second = 0
-            j = self._first_layer_shared(jet, next(layers))
+            j, basis = self._first_layer_shared(jet, next(layers))
         else:
             j = self.normalize.jet(jet)
         for layer in layers:
             j = j.linear(layer.weight, layer.bias).activate(self.act)
         j = j.linear(self.out.weight, self.out.bias)
-        return Jet(j.value * self.output_scale + self.output_shift, j.tangent * self.output_scale,
+        tangent = j.tangent if basis is None else basis @ j.tangent  # back from the compressed directions
+        return Jet(j.value * self.output_scale + self.output_shift, tangent * self.output_scale,
                    j.second * self.output_scale, j.weights)
 
-    def _first_layer_shared(self, j: Jet, layer: nn.Linear) -> Jet:
+    def _first_layer_shared(self, j: Jet, layer: nn.Linear) -> tuple[Jet, torch.Tensor | None]:
         """Input normalization and the first layer when every point shares the directions V (k, d) (e.g. the
         identity) of a seed jet: V diag(scale) Wᵀ is one small (k, m) product instead of n of them, and the
-        second-order term Σ_j c_j (V diag(scale) Wᵀ)_j² one (m,) vector. Equals the general path (tested)."""
+        second-order term Σ_j c_j (V diag(scale) Wᵀ)_j² one (m,) vector. Equals the general path (tested).
+
+        More directions than units (k > m, unit weights, e.g. the Laplacian in d = 100 with 64 units): with the
+        thin QR factorisation V diag(scale) Wᵀ = Q R, every later layer acts on each direction's row alone and
+        linearly, and Σ_j T_j² is invariant under Q (QᵀQ = I), so the jet can carry the m rows of R·φ'(z) instead
+        of the k rows of QR·φ'(z): k/m times less work in every hidden layer. Q (k, m) is returned as the basis
+        that maps the output's m compressed directional derivatives back to the k true ones."""
         scale = self.normalize.scale.to(j.value)
         z = torch.nn.functional.linear(self.normalize(j.value), layer.weight, layer.bias)
         shared = (j.tangent[0] * scale) @ layer.weight.T  # (k, m)
         sq = shared * shared
         weighted_sq = sq.sum(0) if j.weights is None else j.weights @ sq  # (m,)
+        basis = None
+        if j.weights is None and shared.shape[0] > shared.shape[1]:
+            basis, shared = torch.linalg.qr(shared)  # (k, m), (m, m)
         f, d1, d2 = self.act.all3(z)
-        return Jet(f, d1.unsqueeze(1) * shared, d2 * weighted_sq, j.weights)
+        return Jet(f, d1.unsqueeze(1) * shared, d2 * weighted_sq, j.weights), basis
 
     def config(self) -> dict:
         return {"type": "MLP", **self.arch, "input_shift": self.normalize.shift.tolist(),
