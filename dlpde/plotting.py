@@ -25,11 +25,12 @@ def plot_history(ax, history, *, key: str = "rel_l2_error", label: str | None = 
 
 
 def plot_solution(solution, path, *, n: int = 129) -> str:
-    """Solution, reference and difference on a grid (steady 2-D problems), plus the error history; or, in any
-    other dimension, the loss and error history alone. Written atomically; returns the path."""
+    """Solution, reference and difference on a grid (steady 2-D problems, and 1-D problems in space-time with t
+    on the vertical axis), plus the error history; or, in any other dimension, the loss and error history alone.
+    Written atomically; returns the path."""
     plt = _pyplot()
     p = solution.problem
-    fields = p is not None and not solution.time_dependent and solution.dim == 2 and hasattr(p, "domain")
+    fields = p is not None and p.input_dim == 2 and hasattr(p, "domain")
     has_ref = p is not None and (p.has_exact or getattr(p, "has_reference", False))
     ncols = 4 if fields and has_ref else (2 if fields else 1)
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.6), squeeze=False)
@@ -39,7 +40,9 @@ def plot_solution(solution, path, *, n: int = 129) -> str:
         gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n), indexing="xy")
         x = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1))
         inside = p.domain.contains(x).numpy().reshape(gx.shape)
-        u = solution(x).double().cpu().numpy().reshape(gx.shape)
+        param = next(solution.model.parameters())
+        with torch.no_grad():
+            u = solution.model(x.to(param))[:, 0].double().cpu().numpy().reshape(gx.shape)
         u[~inside] = np.nan
         panels = [("network u", u)]
         if p.has_exact:
@@ -54,7 +57,11 @@ def plot_solution(solution, path, *, n: int = 129) -> str:
             im = ax.pcolormesh(gx, gy, z, shading="auto", cmap="RdBu_r" if "−" in title else "viridis")
             fig.colorbar(im, ax=ax)
             ax.set_title(title)
-            ax.set_aspect("equal")
+            if solution.time_dependent:
+                ax.set_xlabel("x")
+                ax.set_ylabel("t")
+            else:
+                ax.set_aspect("equal")
     plot_history(axes[-1], solution.history)
     axes[-1].set_title(f"{solution.case} / {solution.solver}")
     fig.tight_layout()

@@ -206,3 +206,15 @@ def test_bad_mesh_files_are_one_line_errors(tmp_path, capsys):
         assert main(["solve", *args]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and hint in err, err
+
+
+@pytest.mark.parametrize("solver,plain", [("ritz", "ResNet"), ("dgm", "DGMNet")])
+def test_ritz_and_dgm_networks_take_the_corner_features_too(solver, plain):
+    from dlpde.solvers import get_solver
+    p = make("poisson-slit")
+    model = get_solver(solver).build_model(p, SolveSettings()).double()
+    assert isinstance(model, SingularFeatures) and type(model.inner).__name__ == plain
+    x = p.interior_points(50, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    fast, slow = laplacian(model, x, method="forward"), laplacian(model, x, method="autograd")
+    assert torch.allclose(fast.second, slow.second, atol=1e-8 * (1 + float(slow.second.detach().abs().max())))
+    assert type(get_solver(solver).build_model(make("poisson-slit", features=False), SolveSettings())).__name__ == plain

@@ -16,7 +16,7 @@ from dlpde.nn import DGMNet
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
-from dlpde.solvers.pinn import PINN, StrongFormObjective, scaling
+from dlpde.solvers.pinn import PINN, StrongFormObjective, scaled_network
 
 
 class DGM(Solver):
@@ -29,8 +29,8 @@ class DGM(Solver):
         return PINN().refusal(problem)
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return DGMNet(problem.input_dim, 1, width=s.width, layers=s.depth, activation=s.activation,
-                      **scaling(problem, s))
+        return scaled_network(problem, s, lambda in_dim, **sc: DGMNet(in_dim, 1, width=s.width, layers=s.depth,
+                                                                       activation=s.activation, **sc))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         if s.resample_every != 1:

@@ -9,6 +9,8 @@ pay the compilation). It is tested equal to the eager loss.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -140,6 +142,20 @@ def scaling(problem: Problem, s: SolveSettings) -> dict:
     return dict(input_shift=shift, input_scale=scale, output_shift=out_shift, output_scale=out_scale)
 
 
+def scaled_network(problem: Problem, s: SolveSettings, make: Callable[..., nn.Module]) -> nn.Module:
+    """``make(in_dim, **scaling)`` → a scalar network for ``problem``, with the input/output scaling of
+    :func:`scaling`. Where the problem names known corner singularities (``singular_features()``, e.g. the slit's
+    r^½ sin(ψ/2)), they become extra inputs (``dlpde.nn.features.SingularFeatures``, already scaled to [−1, 1])."""
+    sc = scaling(problem, s)
+    corners = getattr(problem, "singular_features", lambda: None)()
+    if not corners:
+        return make(problem.input_dim, **sc)
+    from dlpde.nn.features import SingularFeatures
+    sc.update(input_shift=list(sc["input_shift"]) + [0.0] * len(corners),
+              input_scale=list(sc["input_scale"]) + [1.0] * len(corners))
+    return SingularFeatures(make(problem.input_dim + len(corners), **sc), corners)
+
+
 class PINN(Solver):
     name = "pinn"
     options = ("compile",)
@@ -153,16 +169,8 @@ class PINN(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        corners = getattr(problem, "singular_features", lambda: None)()
-        if corners:  # known corner singularities as extra inputs (dlpde.nn.features), e.g. the slit's r^½ sin(θ/2)
-            from dlpde.nn.features import SingularFeatures
-            sc = scaling(problem, s)
-            sc.update(input_shift=list(sc["input_shift"]) + [0.0] * len(corners),
-                      input_scale=list(sc["input_scale"]) + [1.0] * len(corners))
-            return SingularFeatures(MLP(problem.input_dim + len(corners), 1, width=s.width, depth=s.depth,
-                                        activation=s.activation, **sc), corners)
-        return MLP(problem.input_dim, 1, width=s.width, depth=s.depth, activation=s.activation,
-                   **scaling(problem, s))
+        return scaled_network(problem, s, lambda in_dim, **sc: MLP(in_dim, 1, width=s.width, depth=s.depth,
+                                                                    activation=s.activation, **sc))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         return StrongFormObjective(problem, model, s)

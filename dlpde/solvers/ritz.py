@@ -30,7 +30,7 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import Solver
-from dlpde.solvers.pinn import CollocationSamples, scaling
+from dlpde.solvers.pinn import CollocationSamples, scaled_network
 
 Tensor = torch.Tensor
 WARMUP_START = 1e-2  # β starts at WARMUP_START·β when the option penalty_warmup > 0
@@ -121,8 +121,9 @@ class DeepRitz(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return ResNet(problem.input_dim, 1, width=s.width, blocks=s.depth, activation=s.activation,
-                      input_map=s.options.get("input_map", "auto"), **scaling(problem, s))
+        return scaled_network(problem, s, lambda in_dim, **sc: ResNet(
+            in_dim, 1, width=s.width, blocks=s.depth, activation=s.activation,
+            input_map=s.options.get("input_map", "auto"), **sc))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         return EnergyObjective(problem, model, s)
