@@ -15,7 +15,8 @@ Laplacian over x (the trace of the Hessian over the first d coordinates) by OT-F
     J₀ = diag(σ'(K₀s+b₀)) K₀E,  J_i = J_{i−1} + h diag(σ'(K_iu_{i−1}+b_i)) K_i J_{i−1}   (J_i ∈ R^{m×d}),
 
 E = the first d columns of the identity; plus tr(Eᵀ AᵀA E) = ‖A[:, :d]‖²_F for the quadratic part. The cost is
-O(m²d) per sample (the products K_i J_{i−1}), against O(m²d²)-ish for d reverse passes of autograd.
+O(m² min(m, d)) per sample (the products K_i J_{i−1}; for d > m the J_i are carried in the m-dimensional basis of a
+thin QR of K₀E), against O(m²d²)-ish for d reverse passes of autograd.
 """
 from __future__ import annotations
 
@@ -117,7 +118,11 @@ class PotentialNet(nn.Module):
         K0x = K0[:, :d]
         lap = (d2 * zs[0]) @ (K0x * K0x).sum(dim=1)
         if self.layers > 1:
-            J = d1.unsqueeze(2) * K0x  # (n, m, d): ∂u₀/∂x
+            # J_i = J̃_i Qᵀ for the thin QR K0xᵀ = QR when d > m: the recursion multiplies J from the left only
+            # and the trace sums rows of (K_iJ)(K_iJ)ᵀ, which Qᵀ (orthonormal rows) leaves unchanged, so the
+            # recursion can run on m × m blocks J̃ instead of m × d (d/m times less work; tested equal to autograd)
+            basis = K0x if d <= K0x.shape[0] else torch.linalg.qr(K0x.T)[1].T
+            J = d1.unsqueeze(2) * basis  # (n, m, d) or (n, m, m): ∂u₀/∂x, or its compressed form
             for i, layer in enumerate(self.residual, start=1):
                 e1, e2 = store[i]
                 KJ = torch.matmul(layer.weight, J)  # (n, m, d)
