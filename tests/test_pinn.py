@@ -73,3 +73,24 @@ def test_bad_settings_are_refused_up_front():
         dlpde.solve("poisson-2d", activation="relu7")
     with pytest.raises(ValueError, match="dtype"):
         dlpde.solve("poisson-2d", dtype="float16")
+
+
+@pytest.mark.parametrize("dim,width", [(3, 16), (12, 8)])  # (12, 8): the QR-compressed first layer as well
+def test_compiled_loss_equals_eager_loss(dim, width):
+    """compile=True (torch.compile of the loss terms) gives the eager loss and parameter gradients."""
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers import get_solver
+    from dlpde.solvers.base import init_model
+
+    problem = dlpde.problems.make("poisson-sin-Nd", dim=dim)
+    out = []
+    for compile_ in (False, True):
+        s = SolveSettings(batch=64, boundary_batch=32, width=width, depth=3, options={"compile": compile_})
+        solver = get_solver("pinn")
+        model = init_model(lambda: solver.build_model(problem, s), 0)
+        loss, _ = solver.objective(problem, model, s).loss(0, resample=True)
+        out.append((loss.detach(), torch.autograd.grad(loss, list(model.parameters()))))
+    (a, ga), (b, gb) = out
+    assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    for x, y in zip(ga, gb):
+        assert torch.allclose(x, y, rtol=1e-4, atol=1e-5 * (1 + float(y.abs().max())))
