@@ -296,7 +296,8 @@ def test_burgers_satisfies_the_pde_at_smooth_points():
 def test_burgers_grid_is_the_paper_grid():
     t, x, u = burgers_grid()
     assert t.shape == (100,) and x.shape == (256,) and u.shape == (100, 256)
-    assert t[0] == 0.0 and t[-1] == 1.0 and x[0] == -1.0 and x[-1] == 1.0
+    assert t[0] == 0.0 and t[-1] == 0.99 and x[0] == -1.0 and x[-1] == 1.0
+    np.testing.assert_allclose(np.diff(t), 0.01, rtol=1e-12)
     np.testing.assert_allclose(u[37], burgers_hopf_cole(t[37], x), atol=0)
 
 

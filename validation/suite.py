@@ -57,4 +57,9 @@ RUNS: list[Run] = [
     Run("poisson-lshape", "dgm"),
     Run("poisson-3d", "dgm"),
     Run("poisson-mesh", "dgm"),
+    # bounded space-time cases (dlpde.problems.spacetime_cases); Burgers errors on the paper's 256 × 100 grid
+    Run("burgers-1d", "pinn", target=1e-3, note="Raissi et al. 2019 report 6.7e-4; Hopf–Cole exact solution"),
+    Run("burgers-1d", "dgm"),
+    Run("black-scholes-call", "pinn", target=1e-3, note="closed form; S in [50, 150], t in [0, 1]"),
+    Run("black-scholes-call", "dgm", target=1e-3, note="closed form; S in [50, 150], t in [0, 1]"),
 ]

@@ -101,6 +101,8 @@ def _all_cases() -> list[Case]:
     cases += mfg.cases()
     from dlpde.problems import parabolic
     cases += parabolic.cases()
+    from dlpde.problems import spacetime_cases
+    cases += spacetime_cases.cases()
     return cases
 
 

@@ -71,7 +71,8 @@ def burgers_hopf_cole(t: float | np.ndarray, x: float | np.ndarray, nu: float = 
 
 def burgers_grid(nt: int = 100, nx: int = 256, *, nu: float = BURGERS_NU, n_quad: int = 200
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The exact field on the paper's grid t = linspace(0, 1, nt), x = linspace(−1, 1, nx).
+    """The exact field on the paper's grid t = 0, 1/nt, …, 1 − 1/nt (0, 0.01, …, 0.99 for nt = 100, as in Raissi's
+    ``burgers_shock.mat``), x = linspace(−1, 1, nx).
 
     Returns
     -------
@@ -80,7 +81,7 @@ def burgers_grid(nt: int = 100, nx: int = 256, *, nu: float = BURGERS_NU, n_quad
     """
     if int(nt) != nt or nt < 2 or int(nx) != nx or nx < 2:
         raise ValueError(f"nt and nx must be integers >= 2, got nt={nt!r}, nx={nx!r}.")
-    t = np.linspace(0.0, 1.0, int(nt))
+    t = np.arange(int(nt)) / int(nt)
     x = np.linspace(-1.0, 1.0, int(nx))
     u = burgers_hopf_cole(t[:, None], x[None, :], nu, n_quad=n_quad)
     return t, x, u
