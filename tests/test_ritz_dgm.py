@@ -260,3 +260,25 @@ def test_penalty_warmup_rises_geometrically_to_beta():
     assert EnergyObjective(problem, ResNet(2, width=4, blocks=1), SolveSettings()).penalty_weight(0) == 1.0
     with pytest.raises(ValueError, match="penalty_warmup"):
         EnergyObjective(problem, ResNet(2, width=4, blocks=1), SolveSettings(options={"penalty_warmup": 2}))
+
+
+def test_ritz_lbfgs_phase_uses_its_own_larger_fixed_quadrature():
+    """Option lbfgs_batch: Adam steps draw `batch` points, the L-BFGS phase one fixed set of lbfgs_batch points
+    (boundary points scaled alike)."""
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.ritz import DeepRitz, EnergyObjective
+
+    p = dlpde.problems.make("poisson-2d")
+    s = SolveSettings(steps=5, batch=64, boundary_batch=32, lbfgs_steps=3, options={"lbfgs_batch": 256})
+    obj = EnergyObjective(p, DeepRitz().build_model(p, s), s)
+    obj.loss(0, resample=True)
+    assert obj.x.shape[0] == 64 and obj.cond_points[0][0].shape[0] == 32
+    obj.loss(5, resample=True)
+    assert obj.x.shape[0] == 256 and obj.cond_points[0][0].shape[0] == 128
+    x = obj.x
+    obj.loss(6, resample=False)
+    assert obj.x is x
+    sol = dlpde.solve("poisson-2d", "ritz", **tiny(steps=5, lbfgs_steps=3, lbfgs_batch=256))
+    assert sol.status == "ok" and sol.settings.options["lbfgs_batch"] == 256
+    with pytest.raises(ValueError, match="lbfgs_batch"):
+        dlpde.solve("poisson-2d", "ritz", **tiny(steps=2, lbfgs_batch=0))

@@ -36,12 +36,13 @@ class CollocationSamples:
     checkpoint needs. Used by objectives that set ``problem``, ``s``, ``gen``, ``conditions``, ``x`` and
     ``cond_points`` (strong-form and energy objectives alike)."""
 
-    def sample(self) -> None:
+    def sample(self, batch: int | None = None, boundary_batch: int | None = None) -> None:
+        """Draw ``batch`` interior and ``boundary_batch`` points per condition (default: the settings')."""
         p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
-        self.x = p.interior_points(s.batch, method=s.sampling, **kw)
+        self.x = p.interior_points(batch or s.batch, method=s.sampling, **kw)
         self.cond_points = []
         for c in self.conditions:
-            xb = c.sample(s.boundary_batch, method=s.sampling, **kw)
+            xb = c.sample(boundary_batch or s.boundary_batch, method=s.sampling, **kw)
             self.cond_points.append((xb, condition_values(c, xb).detach()))
 
     def state_dict(self) -> dict:
