@@ -409,7 +409,7 @@ def cases() -> list:
              defaults={"deep-bsde": bsde(steps=600, time_steps=10, scheme="heun"), "pinn": dict(pinn)}),
         Case("burgers-type", BurgersType, ("deep-bsde",),
              "u_t + d²/2 Δu + d(u − (2+d)/(2d))Σ∂u = 0, exact sigmoid(t + Σx/d) (EHJ 2017 §4.5)",
-             default_dim=50, defaults={"deep-bsde": bsde(steps=3000, batch=256, time_steps=30, scheme="heun")}),
+             default_dim=50, defaults={"deep-bsde": bsde(steps=8000, batch=256, time_steps=30, scheme="heun")}),
         Case("quadratic-gradient", QuadraticGradient, ("deep-bsde",),
              "u_t + ½Δu + |∇u|² = ψ-terms, exact sin((T−t+|x|²/d)^α) (EHJ 2017 §4.6)",
              default_dim=100, defaults={"deep-bsde": bsde(steps=1000)}),
