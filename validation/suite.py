@@ -62,4 +62,12 @@ RUNS: list[Run] = [
     Run("burgers-1d", "dgm"),
     Run("black-scholes-call", "pinn", target=1e-3, note="closed form; S in [50, 150], t in [0, 1]"),
     Run("black-scholes-call", "dgm", target=1e-3, note="closed form; S in [50, 150], t in [0, 1]"),
+    # Deep BSDE (Han, Jentzen & E 2018; E, Han & Jentzen 2017): u(0, x₀) against the reference value, paper dimensions
+    Run("hjb-lq", "deep-bsde", dim=100, target=2e-3, metric="rel_error_u0", note="Cole–Hopf quadrature 4.590162"),
+    Run("allen-cahn", "deep-bsde", dim=100, target=3e-3, metric="rel_error_u0", note="radial finite differences"),
+    Run("black-scholes-default-risk", "deep-bsde", dim=100, target=5e-3, metric="rel_error_u0",
+        note="published 57.300"),
+    Run("burgers-type", "deep-bsde", dim=50, target=5e-3, metric="rel_error_u0", note="exact 0.5"),
+    Run("quadratic-gradient", "deep-bsde", dim=100, target=5e-3, metric="rel_error_u0", note="exact sin(1)"),
+    Run("reaction-diffusion", "deep-bsde", dim=100, target=5e-3, metric="rel_error_u0", note="exact 1.6"),
 ]
