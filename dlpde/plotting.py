@@ -40,9 +40,7 @@ def plot_solution(solution, path, *, n: int = 129) -> str:
         gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n), indexing="xy")
         x = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1))
         inside = p.domain.contains(x).numpy().reshape(gx.shape)
-        param = next(solution.model.parameters())
-        with torch.no_grad():
-            u = solution.model(x.to(param))[:, 0].double().cpu().numpy().reshape(gx.shape)
+        u = solution.model_values(x).reshape(gx.shape)
         u[~inside] = np.nan
         panels = [("network u", u)]
         if p.has_exact:

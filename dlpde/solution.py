@@ -75,6 +75,16 @@ class Solution:
         (g,) = torch.autograd.grad(u.sum(), inp)
         return g[:, : self.dim]
 
+    def model_values(self, points: Tensor, chunk: int = 65_536) -> np.ndarray:
+        """The network at points of its own input space, shape (n, input_dim) ((x, t) stacked for time-dependent
+        problems), as a float64 array of shape (n,); evaluated without gradients, ``chunk`` points at a time."""
+        p = next(self.model.parameters())
+        out = []
+        with torch.no_grad():
+            for start in range(0, points.shape[0], chunk):
+                out.append(self.model(points[start:start + chunk].to(p))[:, 0].double().cpu())
+        return torch.cat(out).numpy() if out else np.zeros(0)
+
     def errors(self, n: int | None = None, seed: int = 12345) -> dict[str, float]:
         """Relative L2 and max error against the exact solution on fresh uniform samples of the domain (or, where
         there is no exact solution, against the problem's numerical ``reference``, e.g. finite elements)."""
@@ -83,9 +93,7 @@ class Solution:
         n = n or self.settings.eval_points
         g = torch.Generator().manual_seed(seed)
         x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
-        p = next(self.model.parameters())
-        with torch.no_grad():
-            u = self.model(x.to(p)).double().cpu()[:, 0]
+        u = torch.from_numpy(self.model_values(x))
         exact = (self.problem.exact(x) if self.problem.has_exact else self.problem.reference(x)).double().cpu()
         diff = u - exact
         return {"rel_l2_error": float(diff.norm() / exact.norm().clamp_min(1e-300)),
@@ -113,10 +121,7 @@ class Solution:
             return {}
         g = torch.Generator().manual_seed(seed)
         x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
-        p = next(self.model.parameters())
-        with torch.no_grad():
-            u = self.model(x.to(p))[:, 0].double().cpu().numpy()
-        out = {"x": x[:, : self.dim].numpy(), "u": u}
+        out = {"x": x[:, : self.dim].numpy(), "u": self.model_values(x)}
         if self.time_dependent:
             out["t"] = x[:, -1].numpy()
         if self.problem.has_exact:

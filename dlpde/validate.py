@@ -160,15 +160,6 @@ def _reference_text(problem: Problem) -> str:
     return "none"
 
 
-def _model_values(sol: Solution, x: torch.Tensor, chunk: int = 65_536) -> np.ndarray:
-    p = next(sol.model.parameters())
-    out = []
-    with torch.no_grad():
-        for start in range(0, x.shape[0], chunk):
-            out.append(sol.model(x[start:start + chunk].to(p))[:, 0].double().cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
-
-
 def validation_data(sol: Solution) -> dict:
     """The arrays and attributes of the /validation group (see the module docstring)."""
     problem = sol.problem
@@ -195,7 +186,7 @@ def validation_data(sol: Solution) -> dict:
         attrs["points"] = "uniform_samples"
     else:
         return data
-    u = _model_values(sol, x)
+    u = sol.model_values(x)
     diff = u - reference
     data.update(u_nn=u, u_reference=reference, difference=diff)
     attrs["n_points"] = int(len(u))
@@ -212,7 +203,7 @@ def _quadrature_error(sol: Solution, fem) -> float:
     basis = fem.basis
     xq = basis.mapping.F(basis.X)  # (d, n_cells, n_qp)
     points = torch.as_tensor(np.ascontiguousarray(xq.reshape(xq.shape[0], -1).T))
-    u = _model_values(sol, points).reshape(xq.shape[1:])
+    u = sol.model_values(points).reshape(xq.shape[1:])
     uh = np.asarray(basis.interpolate(fem.dofs))
     dx = basis.dx
     norm = float(np.sum(uh**2 * dx))
@@ -305,7 +296,7 @@ def _grid_panels(sol: Solution, problem: Problem, n: int = 129) -> list:
     has_ref = problem.has_exact or getattr(problem, "has_reference", False)
     if lo.size == 1:
         x = torch.as_tensor(np.linspace(lo[0], hi[0], 401)[:, None])
-        u = _model_values(sol, x)
+        u = sol.model_values(x)
         ref = (problem.exact(x) if problem.has_exact else problem.reference(x)).double().numpy() if has_ref else None
 
         def line(ax, fig):
@@ -324,7 +315,7 @@ def _grid_panels(sol: Solution, problem: Problem, n: int = 129) -> list:
     x = torch.as_tensor(pts)
     inside = problem.domain.contains(x).cpu().numpy()
     u = np.full(gx.size, np.nan)
-    u[inside] = _model_values(sol, x[inside])
+    u[inside] = sol.model_values(x[inside])
     fields = [("network u", u)]
     if has_ref:
         ref = np.full(gx.size, np.nan)

@@ -1,4 +1,5 @@
 import torch
+from torch import nn
 
 # One thread per test process: several tests start subprocesses (CLI, torchrun, examples), and on the 2-core CI
 # machine BLAS threads fighting over the cores made the suite several times slower. The library itself never
@@ -12,3 +13,14 @@ def tiny(**kw):
                 eval_points=500, lbfgs_steps=0, progress=False)
     base.update(kw)
     return base
+
+
+class ExactField(nn.Module):
+    """A problem's exact solution as a network (n, input_dim) → (n, 1), for residual checks by autograd."""
+
+    def __init__(self, problem):
+        super().__init__()
+        self.problem = problem
+
+    def forward(self, x):
+        return self.problem.exact(x)[:, None]

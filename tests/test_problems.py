@@ -1,19 +1,11 @@
 """Every named case with an exact solution satisfies its own residual (float64, autograd derivatives)."""
 import pytest
 import torch
-from torch import nn
 
 from dlpde.derivatives import laplacian
 from dlpde.problems import CASES, make
 
-
-class ExactField(nn.Module):
-    def __init__(self, problem):
-        super().__init__()
-        self.problem = problem
-
-    def forward(self, x):
-        return self.problem.exact(x)[:, None]
+from tests.conftest import ExactField
 
 
 def _has_laplacian_strong_form(p) -> bool:

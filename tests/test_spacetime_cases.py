@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import dlpde
 from dlpde.derivatives import laplacian
@@ -14,18 +13,9 @@ from dlpde.problems.spacetime_cases import BlackScholesCall, Burgers1D, bs_call_
 from dlpde.reference.black_scholes import bs_call
 from dlpde.reference.burgers import burgers_hopf_cole
 
-from tests.conftest import tiny
+from tests.conftest import ExactField, tiny
 
 NAMES = ["burgers-1d", "black-scholes-call"]
-
-
-class ExactField(nn.Module):
-    def __init__(self, problem):
-        super().__init__()
-        self.problem = problem
-
-    def forward(self, x):
-        return self.problem.exact(x)[:, None]
 
 
 def _points(p, n=400, seed=0):

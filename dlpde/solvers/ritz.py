@@ -16,8 +16,9 @@ fraction of the steps, default 0) raises β geometrically from β/100 to β over
 Monte Carlo energy gradient stays noisy at the minimiser, so a decaying learning rate does most of the training;
 an optional L-BFGS phase then minimises the energy of one fixed quadrature, drawn once with option ``lbfgs_batch``
 interior points (boundary points scaled alike). Its minimiser is off by that quadrature's error, so the fixed set
-must be large (tens of thousands of Sobol points in 2-D: measured on ``poisson-slit``, see the case defaults). The network is the residual network of the paper (``dlpde.nn.ResNet``; ``depth`` = number
-of residual blocks, two layers each), with the input/output scaling PINN uses (``pinn.scaling``).
+must be large (tens of thousands of Sobol points in 2-D: measured on ``poisson-slit``, see the case defaults).
+The network is the residual network of the paper (``dlpde.nn.ResNet``; ``depth`` = number of residual blocks, two
+layers each), with the input/output scaling PINN uses (``pinn.scaled_network``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from dlpde.nn import ResNet
+from dlpde.nn.mlp import check_sizes
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
@@ -84,12 +86,9 @@ class EnergyObjective(CollocationSamples):
         if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup <= 1:
             raise ValueError(f"penalty_warmup must be a fraction of the steps in [0, 1], got {warmup!r}")
         self.warmup_steps = int(round(warmup * s.steps))
-        lbfgs_batch = s.options.get("lbfgs_batch")
-        if lbfgs_batch is not None and (isinstance(lbfgs_batch, bool) or not isinstance(lbfgs_batch, int)
-                                        or lbfgs_batch < 1):
-            raise ValueError(f"lbfgs_batch must be a positive integer (interior points of the L-BFGS phase), "
-                             f"got {lbfgs_batch!r}")
-        self.lbfgs_batch = lbfgs_batch
+        self.lbfgs_batch = s.options.get("lbfgs_batch")  # interior points of the L-BFGS phase's quadrature
+        if self.lbfgs_batch is not None:
+            check_sizes(lbfgs_batch=self.lbfgs_batch)
 
     def penalty_weight(self, step: int) -> float:
         """β at ``step``: during the warm-up it grows geometrically from β/100 to β, afterwards it is β."""
