@@ -11,7 +11,7 @@ import dlpde
 from dlpde.problems import CASES, make
 from dlpde.problems.mfg import GaussianDensity, GaussianMixture, SampleDensity, pot_transport_cost
 from dlpde.reference.gaussian_ot import gaussian_transport_cost
-from dlpde.solvers.mfg import characteristics, density_on_grid, push_forward
+from dlpde.solvers.mfg import characteristics, density_on_grid, evaluate_mfg, push_forward
 
 F64 = torch.float64
 
@@ -103,6 +103,18 @@ def test_exact_gaussian_potential_gives_closed_form_cost_and_zero_residuals():
     wrong = characteristics(GaussianOTPotential(M, [1.0, 1.0, 1.0]), p, x0[:100], p.rho0.log_prob(x0[:100]),
                             alpha=(1, 0, 1, 1, 1), nt=8)
     assert wrong["G"].mean() > 0.1  # a wrong potential misses ρ₁: the check can fail
+
+
+def test_evaluated_costs_come_with_their_monte_carlo_standard_errors():
+    """evaluate_mfg in chunks: the means and standard errors equal those of the per-sample integrands at once."""
+    p = make("ot-gaussian", dim=3, mean=M, cov=[a * a for a in A])
+    pot = GaussianOTPotential(M, A)
+    e = evaluate_mfg(pot, p, alpha=(1, 0, 1, 1, 1), nt=8, n=3000, chunk=1024, generator=torch.Generator().manual_seed(4))
+    x0 = p.rho0.sample(3000, generator=torch.Generator().manual_seed(4), dtype=F64)
+    L = characteristics(pot, p, x0, p.rho0.log_prob(x0), alpha=(1, 0, 1, 1, 1), nt=8)["L"]
+    assert e["cost_L"] == pytest.approx(float(L.mean()), rel=1e-12)
+    assert e["cost_L_stderr"] == pytest.approx(float(L.std()) / 3000 ** 0.5, rel=1e-9)
+    assert abs(e["cost_L"] - p.reference_cost()) < 4 * e["cost_L_stderr"]  # the exact flow: only sampling noise
 
 
 class LQPotential(nn.Module):
@@ -220,8 +232,10 @@ def test_short_training_decreases_objective_and_file_roundtrip(tmp_path):
     assert loss[-1] < 0.7 * loss[0]
     e = sol.extra
     for key in ("cost_L", "cost_F", "cost_G", "cost_HJB", "cost_HJB_final", "reference_cost", "mean_rel_error",
-                "cov_rel_error", "cov_rel_error_vs_exact_map"):
+                "cov_rel_error", "cov_rel_error_vs_exact_map", "cost_L_stderr"):
         assert key in e and math.isfinite(e[key]), key
+    assert 0 < e["cost_L_stderr"] < e["cost_L"]
+    assert sol.model.quadratic == "full"  # the case's default: Φ can expand along an axis
     assert e["density"].shape == (5, 64, 64) and e["trajectories"].shape[1:] == (e["nt_eval"] + 1, 2)
     path = sol.save(tmp_path / "ot.h5")
     with h5py.File(path, "r") as f:
@@ -231,7 +245,7 @@ def test_short_training_decreases_objective_and_file_roundtrip(tmp_path):
     loaded = dlpde.load(path)
     s = torch.randn(16, 3)
     assert torch.equal(loaded.model(s), sol.model(s))
-    assert loaded.problem is not None and loaded.problem.case == "ot-gaussian"
+    assert loaded.problem is not None and loaded.problem.case == "ot-gaussian" and loaded.model.quadratic == "full"
     assert loaded.extra["cost_L"] == pytest.approx(e["cost_L"])
     assert np.array_equal(loaded.extra["density"], e["density"])
     x = torch.randn(5, 2)
@@ -258,7 +272,8 @@ def test_crowd_motion_short_run_reports_obstacle_terms_and_pictures(tmp_path):
 
 
 @pytest.mark.parametrize("kw,match", [(dict(alpha=[1, 2]), "alpha"), (dict(alpha=[0, 1, 1, 1, 1]), "alpha"),
-                                      (dict(nt=0), "nt"), (dict(frobnicate=1), "unknown setting")])
+                                      (dict(nt=0), "nt"), (dict(frobnicate=1), "unknown setting"),
+                                      (dict(quadratic="indefinite"), "quadratic")])
 def test_bad_options_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         dlpde.solve("ot-gaussian", "mfg", steps=1, **kw)

@@ -5,6 +5,7 @@ and mean field control problems", PNAS 117 (2020) 9183; Onken, Wu Fung, Li & Rut
 continuous normalizing flows via optimal transport", AAAI 2021, §3 (REFERENCES.md §4)::
 
     Φ(s) = wᵀN(s) + ½ sᵀ(AᵀA)s + cᵀs + b,     s = (x, t) ∈ R^{d+1},  A ∈ R^{r×(d+1)}, r = min(10, d+1),
+    (optionally + ½ sᵀSs with a full symmetric S: ``quadratic="full"``, our addition; see ``PotentialNet``)
     N:  u₀ = σ(K₀s + b₀),  u_i = u_{i−1} + h σ(K_i u_{i−1} + b_i)  (i = 1 … M−1),  h = 1/(M−1),
 
 with σ(z) = log(eᶻ + e⁻ᶻ) (σ' = tanh). ``grad_laplacian`` gives ∇ₛΦ by the backward recursion
@@ -14,11 +15,13 @@ Laplacian over x (the trace of the Hessian over the first d coordinates) by OT-F
     Δₓ(wᵀN) = (σ''(K₀s+b₀) ⊙ z₁)ᵀ (K₀E ⊙ K₀E) 1 + Σ_i h (σ''(K_iu_{i−1}+b_i) ⊙ z_{i+1})ᵀ ((K_iJ_{i−1})⊙(K_iJ_{i−1})) 1,
     J₀ = diag(σ'(K₀s+b₀)) K₀E,  J_i = J_{i−1} + h diag(σ'(K_iu_{i−1}+b_i)) K_i J_{i−1}   (J_i ∈ R^{m×d}),
 
-E = the first d columns of the identity; plus tr(Eᵀ AᵀA E) = ‖A[:, :d]‖²_F for the quadratic part. The cost is
-O(m² min(m, d)) per sample (the products K_i J_{i−1}; for d > m the J_i are carried in the m-dimensional basis of a
-thin QR of K₀E), against O(m²d²)-ish for d reverse passes of autograd.
+E = the first d columns of the identity; plus tr(Eᵀ AᵀA E) = ‖A[:, :d]‖²_F (and tr S_xx) for the quadratic part.
+The cost is O(m² min(m, d)) per sample (the products K_i J_{i−1}; for d > m the J_i are carried in the
+m-dimensional basis of a thin QR of K₀E), against O(m²d²)-ish for d reverse passes of autograd.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -34,10 +37,16 @@ class PotentialNet(nn.Module):
 
     ``width`` = m (ResNet width), ``layers`` = M ≥ 2 (ResNet nodes: one opening layer and M − 1 residual layers,
     step h = 1/(M − 1)), ``rank`` = r of the quadratic term (default min(10, dim + 1)).
+
+    ``quadratic="psd"`` is the paper's ½ sᵀ(AᵀA)s, positive semi-definite: on its own it can only contract ρ.
+    ``quadratic="full"`` adds ½ sᵀS s with a full symmetric S = (P + Pᵀ)/(2√(d+1)) (P = 0 at initialisation, (d + 1)²
+    more parameters), so the quadratic part can also expand along any coordinate. The optimal potential between
+    Gaussians is such an indefinite quadratic (Hessian −(σᵢ − 1)/(1 + t(σᵢ − 1)) per axis); with "psd" at
+    d ≥ 50 the expanding axes (σᵢ > 1) are not learned at all (validation/MFG.md), with "full" they are.
     """
 
     def __init__(self, dim: int, *, width: int = 16, layers: int = 2, rank: int | None = None,
-                 activation: str = "logcosh"):
+                 activation: str = "logcosh", quadratic: str = "psd"):
         super().__init__()
         for name, v, lo in (("dim", dim, 1), ("width", width, 1), ("layers", layers, 2)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -46,14 +55,19 @@ class PotentialNet(nn.Module):
         rank = min(10, D) if rank is None else rank
         if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= D:
             raise ValueError(f"rank must be an integer in [1, {D}] (dim + 1), got {rank!r}")
+        if quadratic not in QUADRATIC_FORMS:
+            raise ValueError(f"quadratic must be one of {QUADRATIC_FORMS}, got {quadratic!r}")
         self.act = get_activation(activation)
         self.dim, self.width, self.layers, self.rank, self.activation = dim, width, layers, rank, activation
+        self.quadratic = quadratic
         self.h = 1.0 / (layers - 1)
         self.opening = nn.Linear(D, width)
         self.residual = nn.ModuleList(nn.Linear(width, width) for _ in range(layers - 1))
         # OT-Flow's initialisation: w = 1, c = 0, b = 0, A Xavier-uniform, the ResNet with torch's defaults
         self.w = nn.Parameter(torch.ones(width))
         self.A = nn.Parameter(nn.init.xavier_uniform_(torch.empty(rank, D)))
+        # quadratic="full" adds ½ sᵀSs, S = (P + Pᵀ)/(2√(d+1)), P = 0 at initialisation (so Φ starts as the paper's)
+        self.P = nn.Parameter(torch.zeros(D, D)) if quadratic == "full" else None
         self.c = nn.Linear(D, 1)
         nn.init.zeros_(self.c.weight)
         nn.init.zeros_(self.c.bias)
@@ -64,9 +78,31 @@ class PotentialNet(nn.Module):
             raise ValueError(f"inputs must have shape (n, {self.dim + 1}) = (x, t), got {tuple(s.shape)}")
         return s
 
+    def _S(self) -> Tensor:
+        """The full symmetric term S = (P + Pᵀ)/(2√(d+1)). The 1/√(d+1) keeps Adam's steps of size lr on each of
+        the (d+1)² entries of P from adding random curvature of size lr·√(d+1) in every direction at once."""
+        return (self.P + self.P.T) * (0.5 / math.sqrt(self.dim + 1))
+
     def _quadratic(self, s: Tensor) -> Tensor:
         As = s @ self.A.T
-        return 0.5 * (As * As).sum(dim=1) + self.c(s)[:, 0]
+        out = 0.5 * (As * As).sum(dim=1) + self.c(s)[:, 0]
+        if self.P is not None:
+            out = out + 0.5 * ((s @ self._S()) * s).sum(dim=1)
+        return out
+
+    def _quadratic_grad(self, s: Tensor) -> Tensor:
+        g = (s @ self.A.T) @ self.A + self.c.weight
+        if self.P is not None:
+            g = g + s @ self._S()
+        return g
+
+    def _quadratic_laplacian(self) -> Tensor:
+        d = self.dim
+        Ax = self.A[:, :d]
+        out = (Ax * Ax).sum()
+        if self.P is not None:
+            out = out + torch.diagonal(self._S())[:d].sum()
+        return out
 
     def forward(self, s: Tensor) -> Tensor:
         """Φ at s = (x, t), shape (n, 1)."""
@@ -103,7 +139,7 @@ class PotentialNet(nn.Module):
         s = self._check(s)
         u, store = self._forward_store(s)
         zs = self._backward(store)
-        grad = (store[0][0] * zs[0]) @ self.opening.weight + (s @ self.A.T) @ self.A + self.c.weight
+        grad = (store[0][0] * zs[0]) @ self.opening.weight + self._quadratic_grad(s)
         return u @ self.w + self._quadratic(s), grad
 
     def grad_laplacian(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -114,7 +150,7 @@ class PotentialNet(nn.Module):
         zs = self._backward(store)
         K0 = self.opening.weight
         d1, d2 = store[0]
-        grad = (d1 * zs[0]) @ K0 + (s @ self.A.T) @ self.A + self.c.weight
+        grad = (d1 * zs[0]) @ K0 + self._quadratic_grad(s)
         K0x = K0[:, :d]
         lap = (d2 * zs[0]) @ (K0x * K0x).sum(dim=1)
         if self.layers > 1:
@@ -129,8 +165,7 @@ class PotentialNet(nn.Module):
                 lap = lap + h * ((e2 * zs[i]) * (KJ * KJ).sum(dim=2)).sum(dim=1)
                 if i < len(self.residual):
                     J = J + h * e1.unsqueeze(2) * KJ
-        Ax = self.A[:, :d]
-        lap = lap + (Ax * Ax).sum()
+        lap = lap + self._quadratic_laplacian()
         return u @ self.w + self._quadratic(s), grad, lap
 
     def forward_jet(self, jet: Jet) -> Jet:
@@ -140,21 +175,31 @@ class PotentialNet(nn.Module):
             j = j + j.linear(layer.weight, layer.bias).activate(self.act).scale(self.h)
         out = j.linear(self.w[None, :], None)
         q = jet.linear(self.A, None)  # As with its tangents A v_j and second derivative A·(second)
-        sq = q.tangent * q.tangent  # (n, k, r)
-        weighted = sq.sum(1) if jet.weights is None else torch.einsum("nkr,k->nr", sq, jet.weights)
-        quad = Jet(0.5 * (q.value * q.value).sum(1, keepdim=True),
-                   torch.einsum("nkr,nr->nk", q.tangent, q.value).unsqueeze(2),
-                   ((q.value * q.second).sum(1) + weighted.sum(1)).unsqueeze(1), jet.weights)
+        quad = _half_product_jet(q, q)
+        if self.P is not None:
+            quad = quad + _half_product_jet(jet, jet.linear(self._S(), None))
         return out + quad + jet.linear(self.c.weight, self.c.bias)
 
     # -- files ------------------------------------------------------------------------------------------
     def config(self) -> dict:
         return {"type": "PotentialNet", "dim": self.dim, "width": self.width, "layers": self.layers,
-                "rank": self.rank, "activation": self.activation}
+                "rank": self.rank, "activation": self.activation, "quadratic": self.quadratic}
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, width={self.width}, layers={self.layers}, rank={self.rank}, "
                 f"activation={self.activation!r}, h={self.h:.3g}")
 
 
-__all__ = ["PotentialNet"]
+def _half_product_jet(p: Jet, q: Jet) -> Jet:
+    """The jet of ½ pᵀq for two jets p, q of the same input with equal tangents structure (used for ½|As|² with
+    p = q = As, and for ½ sᵀ(Ss) with p = s, q = Ss; S symmetric, so both factors' tangents enter alike)."""
+    tt = (p.tangent * q.tangent)  # (n, k, r)
+    weighted = tt.sum(1) if p.weights is None else torch.einsum("nkr,k->nr", tt, p.weights)
+    return Jet(0.5 * (p.value * q.value).sum(1, keepdim=True),
+               0.5 * (torch.einsum("nkr,nr->nk", p.tangent, q.value)
+                      + torch.einsum("nkr,nr->nk", q.tangent, p.value)).unsqueeze(2),
+               (0.5 * (p.value * q.second + q.value * p.second).sum(1) + weighted.sum(1)).unsqueeze(1), p.weights)
+
+
+QUADRATIC_FORMS = ("psd", "full")
+__all__ = ["PotentialNet", "QUADRATIC_FORMS"]

@@ -449,7 +449,7 @@ def cases() -> list:
     return [
         Case("ot-gaussian", ot_gaussian, ("mfg",),
              "optimal transport N(0, I) → N(m, Σ) in any d; closed-form ½W2² (Ruthotto et al. 2020)",
-             default_dim=2, defaults=dict(common, steps=1500, batch=1024, width=32, nt=4)),
+             default_dim=2, defaults=dict(common, steps=1500, batch=1024, width=32, nt=4, quadratic="full")),
         Case("ot-mixture-2d", ot_mixture_2d, ("mfg",),
              "optimal transport, 8 Gaussians on a circle → one Gaussian; POT reference (Ruthotto et al. 2020)",
              defaults=dict(common, steps=2000, batch=1024, width=32, nt=4)),

@@ -158,7 +158,7 @@ class MFGObjective:
 
 class MFG(Solver):
     name = "mfg"
-    options = ("alpha", "nt", "nt_eval")
+    options = ("alpha", "nt", "nt_eval", "quadratic")
     description = "mean-field game / optimal transport along characteristics with an OT-Flow potential " \
                   "(Ruthotto et al. 2020; Onken et al. 2021)"
 
@@ -168,7 +168,8 @@ class MFG(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return PotentialNet(problem.dim, width=s.width, layers=s.depth, activation=s.activation)
+        return PotentialNet(problem.dim, width=s.width, layers=s.depth, activation=s.activation,
+                            quadratic=s.options.get("quadratic", "psd"))
 
     @staticmethod
     def _options(problem: MeanFieldGame, s: SolveSettings) -> tuple[tuple[float, ...], int, int]:
@@ -209,7 +210,8 @@ class MFG(Solver):
 def evaluate_mfg(potential, problem: MeanFieldGame, *, alpha, nt: int, n: int = 10_000,
                  generator: torch.Generator | None = None, chunk: int = 4096, n_paths: int = 2000,
                  n_traj: int = 50, n_grid: int = 64, density_times=(0.0, 0.25, 0.5, 0.75, 1.0)) -> dict:
-    """The cost terms on n fresh samples of ρ₀ (RK4 with ``nt`` steps), pushed-forward statistics against a
+    """The cost terms on n fresh samples of ρ₀ (RK4 with ``nt`` steps) with their Monte Carlo standard errors
+    (``<term>_stderr``), pushed-forward statistics against a
     Gaussian ρ₁, the reference cost, sample paths, trajectories and (d = 2) the density on a grid: the entries of
     ``Solution.extra`` (scalars become HDF5 root attributes, arrays go to /extra/)."""
     alpha = check_alpha(alpha)
@@ -217,6 +219,7 @@ def evaluate_mfg(potential, problem: MeanFieldGame, *, alpha, nt: int, n: int = 
     dev, dt = p.device, p.dtype
     x0 = problem.rho0.sample(n, generator=generator, device=dev, dtype=dt)
     sums: dict[str, float] = {}
+    squares: dict[str, float] = {}
     ends = []
     with torch.no_grad():
         for i in range(0, n, chunk):
@@ -230,7 +233,10 @@ def evaluate_mfg(potential, problem: MeanFieldGame, *, alpha, nt: int, n: int = 
                 parts[f"cost_F_{name}"] = c["F"][:, j]
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.double().sum())
+                squares[k] = squares.get(k, 0.0) + float(v.double().square().sum())
         out: dict = {k: v / n for k, v in sums.items()}
+        for k in sums:  # the Monte Carlo standard error of each sample mean
+            out[f"{k}_stderr"] = math.sqrt(max(squares[k] / n - out[k] ** 2, 0.0) / max(n - 1, 1))
         out["objective"] = sum(a * out[name] for a, name in zip(alpha, COST_NAMES))
         out["eval_samples"] = n
         xT = torch.cat(ends).double()
