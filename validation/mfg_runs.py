@@ -57,7 +57,7 @@ class Run:
 
 
 OT = dict(steps=1500, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 0, 2000, 10, 0])
-CROWD = dict(steps=2500, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 1, 5, 20, 1], eval_points=50_000)
+CROWD = dict(steps=5000, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 1, 5, 20, 1], eval_points=50_000)
 # the Gaussian runs add the full symmetric quadratic term (PotentialNet(quadratic="full")): with the paper's
 # ½ sᵀAᵀAs alone the expanding axes were not learned at d = 50 and 100 (the NOTES below)
 OT_GAUSSIAN = dict(OT, quadratic="full")
@@ -76,17 +76,22 @@ QUICK = dict(steps=10, batch=64, width=8, nt=2, eval_points=300)
 
 # What the committed results show beyond the table (each number measured by the command named with it).
 NOTES = [
-    "The d = 100 runs (`ot-gaussian-d100`, `crowd-motion-d100`) were trained on an NVIDIA H200 lent for 15 minutes "
-    "in this session (about 65 ms per Adam step for OT, 85 ms for crowd motion, launch-bound); the others on the "
-    "shared CPU. `ot-gaussian-d50` ran on the shared CPU in a later session (749 s for 1500 steps, 1 thread, after "
-    "the potential's Laplacian learned to run in the m-dimensional QR basis of K₀ when d > m, 2.7× faster at d = 100).",
-    "`ot-gaussian-d50` and `ot-gaussian-d100` miss their targets in the same way (cost −5.1 % and −4.6 %, "
-    "covariance 14.6 % and 10.5 % off). At d = 100, after 1500 Adam steps: pushing 20 000 samples through the saved flow "
-    "(`out/mfg/ot-gaussian-d100.h5`) gives standard deviations (0.598, 1.013, 0.803, 0.994) for the four moving "
-    "coordinates against the targets (0.6, 1.4, 0.8, 1.2): the two contractions are learned, the two expansions "
-    "are not (they need negative curvature of Φ from the ResNet term, whose first-layer weights start ~6× smaller "
-    "than at d = 2 under PyTorch's default bound 1/√(d+1); ½sᵀAᵀAs can only contract), and the loss was still falling "
-    "(535 → 258). More steps (or a wider network) is the likely fix; it was not measured.",
+    "All runs on this 2-core CPU, one thread each, two runs at a time (so seconds are upper bounds); about 0.2 s per "
+    "Adam step at d = 50 and 0.23 s at d = 100 for `ot-gaussian`, 0.24 s for `crowd-motion` at d = 100.",
+    "Why `ot-gaussian` uses `quadratic=\"full\"`: with the paper's Φ (row *psd*, the same settings) d = 50 misses by "
+    "−5.1 % in cost and 14.6 % in covariance, and an earlier d = 100 run on an H200 by −4.6 % and 10.5 %. Pushing "
+    "20 000 samples through that d = 100 flow gave standard deviations (0.598, 1.013, 0.803, 0.994) for the four "
+    "moving coordinates against (0.6, 1.4, 0.8, 1.2): the contractions were learned, the expansions not at all — "
+    "the terminal KL stayed at 0.12, the KL of exactly those two unlearned axes (0.092 + 0.030). The optimal "
+    "potential is quadratic in x with Hessian −(σᵢ − 1)/(1 + t(σᵢ − 1)) per axis, negative where σᵢ > 1; "
+    "½sᵀAᵀAs is positive semi-definite, and a logcosh unit only gives negative curvature along its own direction "
+    "K₀ⱼ with wⱼ < 0, which in 50 or 100 dimensions also expands the 46 or 96 axes that must stay put. In 300-step "
+    "trials at d = 50 (cosine schedule over the 300 steps; terminal KL on 20 000 samples): paper's Φ 0.123; a "
+    "signed ½Σλₖ(aₖᵀs)² (λ = 1 at start) 0.123; ½sᵀ(AᵀA − BᵀB)s 0.191; a full symmetric S without the scaling "
+    "0.014, standard deviations (0.596, 1.400, 0.801, 1.204) (the two rejected variants were trial code, not kept). "
+    "Without the scaling, over 1500 steps Adam's steps on the (d+1)² entries of S add random curvature of size "
+    "lr·√(d+1) in every direction: the d = 100 loss at step 300 was 1555 against 257 with S = (P + Pᵀ)/(2√(d+1)). "
+    "d = 100 needed 3000 steps (1500: cost +1.29 %, covariance 1.82 %).",
     "POT reference for `ot-mixture-2d` (½ W₂² of the exact discrete OT between n + n samples, mean ± standard error "
     "over draws): n = 1000: 5.623 ± 0.010 (4 draws), 2000: 5.650 ± 0.028 (4), 4000: 5.650 ± 0.016 (4, the table's "
     "reference), 8000: 5.630 ± 0.008 (2); no trend with n is visible beyond the noise, so the learned 5.772 is "
@@ -176,6 +181,11 @@ def reevaluate(key: str, out: Path, n: int, seed: int = 7) -> dict:
     return result
 
 
+def _se(r: dict, key: str) -> str:
+    se = r.get(f"{key}_stderr")
+    return "" if se is None else f" ± {se:.4f}"
+
+
 def _pct(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"
 
@@ -228,13 +238,15 @@ def write_table(out: Path, table: Path) -> Path:
     crowd = {k: v for k, v in results.items() if k.startswith("crowd-motion")}
     if crowd:
         lines += ["", "## Crowd motion (`crowd-motion`): d-consistency", "",
-                  "| d | steps | seconds | machine | L | obstacle ∫∫Qρ | entropy term | G = KL | HJB residual | "
-                  "paths entering Q > ½ max Q |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "± : the Monte Carlo standard error of the sample mean over the evaluation samples.", "",
+                  "| d | steps | seconds | machine | eval samples | L | obstacle ∫∫Qρ | entropy term | G = KL | "
+                  "HJB residual | paths entering Q > ½ max Q |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for k in sorted(crowd, key=lambda k: crowd[k]["dim"]):
             r = crowd[k]
             lines.append(f"| {r['dim']} | {r['steps']} | {r['train_seconds']} | {r['machine']} | "
-                         f"{r.get('cost_L', math.nan):.4f} | {r.get('cost_F_obstacle', math.nan):.4f} | "
+                         f"{r.get('eval_samples', '–')} | {r.get('cost_L', math.nan):.4f}{_se(r, 'cost_L')} | "
+                         f"{r.get('cost_F_obstacle', math.nan):.4f}{_se(r, 'cost_F_obstacle')} | "
                          f"{r.get('cost_F_entropy', math.nan):.4f} | {r.get('cost_G', math.nan):.2e} | "
                          f"{r.get('cost_HJB', math.nan):.3f} | {_pct(r.get('paths_in_obstacle_core'))} |")
         a, b = crowd.get("crowd-motion-d2"), crowd.get("crowd-motion-d100")
