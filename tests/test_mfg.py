@@ -168,6 +168,20 @@ def test_custom_problem_with_lbfgs_phase_runs():
         dlpde.solve(MeanFieldGame(p.rho0, rho1=GaussianDensity([0, 0], 1.0)), "mfg", steps=1)
 
 
+def test_lbfgs_phase_keeps_one_batch_of_lbfgs_batch_samples():
+    p = make("ot-gaussian", dim=2)
+    sizes = []
+    draw = p.rho0.sample
+    p.rho0.sample = lambda n, **kw: sizes.append(n) or draw(n, **kw)
+    sol = dlpde.solve(p, "mfg", steps=3, lbfgs_steps=4, batch=64, lbfgs_batch=300, width=8, nt=2, log_every=2,
+                      eval_points=200, progress=False)
+    assert sol.status == "ok" and "lbfgs" in [r["phase"] for r in sol.history.rows]
+    assert sizes[:3] == [64, 64, 64] and sizes[3] == 300 and sizes[-1] == 200  # Adam, L-BFGS, evaluation
+    assert set(sizes[3:-1]) == {300}  # one batch drawn at the start of the phase (and none per iteration)
+    with pytest.raises(ValueError, match="lbfgs_batch"):
+        dlpde.solve("ot-gaussian", "mfg", steps=1, lbfgs_batch=0)
+
+
 def test_density_on_grid_by_backward_characteristics():
     p = make("ot-gaussian", dim=2, mean=M[:2], cov=[a * a for a in A[:2]])
     pot = GaussianOTPotential(M[:2], A[:2])

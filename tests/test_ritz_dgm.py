@@ -273,6 +273,9 @@ def test_ritz_lbfgs_phase_uses_its_own_larger_fixed_quadrature():
     obj = EnergyObjective(p, DeepRitz().build_model(p, s), s)
     obj.loss(0, resample=True)
     assert obj.x.shape[0] == 64 and obj.cond_points[0][0].shape[0] == 32
+    obj.loss(5, resample=True)  # the last Adam step (the Trainer counts Adam steps from 1)
+    assert obj.x.shape[0] == 64
+    obj.begin_lbfgs()
     obj.loss(5, resample=True)
     assert obj.x.shape[0] == 256 and obj.cond_points[0][0].shape[0] == 128
     x = obj.x

@@ -10,7 +10,8 @@ residual R (dR/dt = |−∂ₜΦ + |∇ₓΦ|²/(2α₁) − α₂ δF/δρ|). T
 
 G = KL(ρ(T)‖ρ₁) = E[log ρ₀(x₀) − ℓ(T) − log ρ₁(x(T))] or E[g(x(T))] for a given terminal cost. Training uses the
 shared Trainer (Adam, then optionally L-BFGS on a fixed batch). Options: ``alpha`` (5 weights; default the problem's),
-``nt`` (RK4 steps in training, default 8), ``nt_eval`` (steps for the reported costs, default max(16, 2·nt)).
+``nt`` (RK4 steps in training, default 8), ``nt_eval`` (steps for the reported costs, default max(16, 2·nt)),
+``quadratic`` (Φ's quadratic term, ``PotentialNet``), ``lbfgs_batch`` (samples of the L-BFGS phase's fixed batch).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlpde.nn.mlp import check_sizes
 from dlpde.nn.potential import PotentialNet
 from dlpde.problems import Problem
 from dlpde.problems.mfg import GaussianDensity, MeanFieldGame, check_alpha
@@ -136,19 +138,26 @@ def density_on_grid(potential, problem: MeanFieldGame, times, n_grid: int, *, al
 class MFGObjective:
     """The sampled objective J (see the module docstring) for the shared Trainer."""
 
-    def __init__(self, problem: MeanFieldGame, model: nn.Module, s: SolveSettings, alpha, nt: int):
+    def __init__(self, problem: MeanFieldGame, model: nn.Module, s: SolveSettings, alpha, nt: int,
+                 lbfgs_batch: int | None = None):
         self.problem, self.model, self.s, self.alpha, self.nt = problem, model, s, alpha, nt
+        self.lbfgs_batch, self.in_lbfgs = lbfgs_batch, False
         self.gen = s.generator(1)
         self.x0 = self.log_rho0 = None
 
-    def sample(self) -> None:
+    def begin_lbfgs(self) -> None:
+        """Called by the Trainer as the L-BFGS phase starts: its one fixed batch has ``lbfgs_batch`` samples."""
+        self.in_lbfgs = True
+
+    def sample(self, n: int | None = None) -> None:
         p, s = self.problem, self.s
-        self.x0 = p.rho0.sample(s.batch, generator=self.gen, device=s.torch_device, dtype=s.torch_dtype)
+        self.x0 = p.rho0.sample(n or s.batch, generator=self.gen, device=s.torch_device, dtype=s.torch_dtype)
         self.log_rho0 = p.rho0.log_prob(self.x0) if p.rho0.has_log_prob else None
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x0 is None:
-            self.sample()
+            # the L-BFGS phase keeps one batch: ``lbfgs_batch`` samples if given (less sampling bias), else ``batch``
+            self.sample(self.lbfgs_batch if self.in_lbfgs else None)
         c = characteristics(self.model, self.problem, self.x0, self.log_rho0, alpha=self.alpha, nt=self.nt)
         terms = dict(zip(COST_NAMES, (c["L"].mean(), c["F"].sum(dim=1).mean(), c["G"].mean(), c["R"].mean(),
                                       c["final"].mean())))
@@ -158,7 +167,7 @@ class MFGObjective:
 
 class MFG(Solver):
     name = "mfg"
-    options = ("alpha", "nt", "nt_eval", "quadratic")
+    options = ("alpha", "nt", "nt_eval", "quadratic", "lbfgs_batch")
     description = "mean-field game / optimal transport along characteristics with an OT-Flow potential " \
                   "(Ruthotto et al. 2020; Onken et al. 2021)"
 
@@ -172,7 +181,7 @@ class MFG(Solver):
                             quadratic=s.options.get("quadratic", "psd"))
 
     @staticmethod
-    def _options(problem: MeanFieldGame, s: SolveSettings) -> tuple[tuple[float, ...], int, int]:
+    def _options(problem: MeanFieldGame, s: SolveSettings) -> tuple[tuple[float, ...], int, int, int | None]:
         alpha = check_alpha(s.options.get("alpha", problem.alpha))
         nt = s.options.get("nt", 8)
         if isinstance(nt, bool) or not isinstance(nt, int) or nt < 1:
@@ -183,16 +192,19 @@ class MFG(Solver):
         if not problem.rho0.has_log_prob and alpha[4] > 0 and problem.rho1 is not None:
             raise ValueError("rho0 is given by samples (no log-density), so the final-time HJB penalty is unknown; "
                              "pass alpha with alpha[4] = 0")
-        return alpha, nt, nt_eval
+        lbfgs_batch = s.options.get("lbfgs_batch")
+        if lbfgs_batch is not None:
+            check_sizes(lbfgs_batch=lbfgs_batch)
+        return alpha, nt, nt_eval, lbfgs_batch
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings) -> MFGObjective:
-        alpha, nt, _ = self._options(problem, s)
-        return MFGObjective(problem, model, s, alpha, nt)
+        alpha, nt, _, lbfgs_batch = self._options(problem, s)
+        return MFGObjective(problem, model, s, alpha, nt, lbfgs_batch)
 
     def run(self, problem: Problem, s: SolveSettings) -> Solution:
-        alpha, nt, nt_eval = self._options(problem, s)
+        alpha, nt, nt_eval, lbfgs_batch = self._options(problem, s)
         model = init_model(lambda: self.build_model(problem, s), s.seed).to(s.torch_device, s.torch_dtype)
-        objective = MFGObjective(problem, model, s, alpha, nt)
+        objective = MFGObjective(problem, model, s, alpha, nt, lbfgs_batch)
         solution = Solution(problem=problem, model=model, solver=self.name, settings=s, history=None,
                             case=problem.case, problem_params=problem.params(), dim=problem.dim,
                             time_dependent=True)

@@ -89,6 +89,11 @@ class EnergyObjective(CollocationSamples):
         self.lbfgs_batch = s.options.get("lbfgs_batch")  # interior points of the L-BFGS phase's quadrature
         if self.lbfgs_batch is not None:
             check_sizes(lbfgs_batch=self.lbfgs_batch)
+        self.in_lbfgs = False
+
+    def begin_lbfgs(self) -> None:
+        """Called by the Trainer as the L-BFGS phase starts: its one fixed quadrature has ``lbfgs_batch`` points."""
+        self.in_lbfgs = True
 
     def penalty_weight(self, step: int) -> float:
         """β at ``step``: during the warm-up it grows geometrically from β/100 to β, afterwards it is β."""
@@ -99,7 +104,7 @@ class EnergyObjective(CollocationSamples):
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
-            if self.lbfgs_batch and step >= self.s.steps:  # the L-BFGS phase's one fixed quadrature
+            if self.lbfgs_batch and self.in_lbfgs:  # the L-BFGS phase's one fixed quadrature
                 ratio = self.lbfgs_batch / self.s.batch
                 self.sample(self.lbfgs_batch, max(1, round(self.s.boundary_batch * ratio)))
             else:

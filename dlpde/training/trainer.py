@@ -48,7 +48,9 @@ class Objective(Protocol):
     """``loss`` is required. Optionally ``state_dict()`` / ``load_state_dict(state)``: the objective's random
     state (generator states as uint8 tensors) and current samples, as a tree of tensors, numbers and strings;
     ``load_state_dict`` gets the tensors on the CPU and moves them where they belong. Without these methods the
-    Trainer saves the objective's ``torch.Generator`` and tensor attributes (``checkpoint.sampling_state``)."""
+    Trainer saves the objective's ``torch.Generator`` and tensor attributes (``checkpoint.sampling_state``).
+    Optionally ``begin_lbfgs()``: called once when the L-BFGS phase starts (or is resumed), before it draws its
+    fixed batch, e.g. to make that batch larger than Adam's."""
 
     def loss(self, step: int, *, resample: bool) -> tuple[Tensor, dict[str, Tensor]]:
         """The total loss and its named terms (scalar tensors) at ``step``; new samples when ``resample``."""
@@ -350,6 +352,9 @@ class Trainer:
         """L-BFGS with a strong-Wolfe line search on one fixed batch (fresh at the start of the phase), run in
         chunks of ``log_every`` iterations; a history row after each chunk."""
         c = self.config
+        begin = getattr(self._objective, "begin_lbfgs", None)
+        if begin is not None:
+            begin()
         optimizer = torch.optim.LBFGS(self._params, lr=self._lbfgs_lr, max_iter=c.log_every, history_size=50,
                                       tolerance_grad=1e-12, tolerance_change=1e-14, line_search_fn="strong_wolfe")
         if resume_state is not None:
