@@ -335,7 +335,9 @@ def ot_gaussian(dim: int = 2, mean: Sequence[float] | None = None, cov=None, mea
     """OT from ρ₀ = N(mean0, cov0) (default N(0, I)) to ρ₁ = N(mean, cov); covariances full (d×d), diagonal
     (d variances) or scalar. Default ρ₁: mean (1.5, −1, 0.5, −0.5, 0, …) and standard deviations
     (0.6, 1.4, 0.8, 1.2, 1, …) (the first min(d, 4) coordinates move; the others stay N(0, 1), so the cost is the
-    same for every d ≥ 4). Reference: ½W₂² in closed form (``dlpde.reference.gaussian_ot``)."""
+    same for every d ≥ 4). Reference: ½W₂² in closed form (``dlpde.reference.gaussian_ot``). The case's solver
+    defaults use ``quadratic="full"`` (``PotentialNet``: the expanding axes need an indefinite quadratic term) and
+    1500 steps, enough up to d = 50; d = 100 needed 3000 (validation/MFG.md)."""
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
     k = min(dim, len(OT_GAUSSIAN_MEAN))
