@@ -83,18 +83,14 @@ class PotentialNet(nn.Module):
         the (d+1)² entries of P from adding random curvature of size lr·√(d+1) in every direction at once."""
         return (self.P + self.P.T) * (0.5 / math.sqrt(self.dim + 1))
 
-    def _quadratic(self, s: Tensor) -> Tensor:
-        As = s @ self.A.T
-        out = 0.5 * (As * As).sum(dim=1) + self.c(s)[:, 0]
-        if self.P is not None:
-            out = out + 0.5 * ((s @ self._S()) * s).sum(dim=1)
-        return out
-
-    def _quadratic_grad(self, s: Tensor) -> Tensor:
-        g = (s @ self.A.T) @ self.A + self.c.weight
+    def _quadratic(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        """Value (n,) and gradient (n, dim + 1) of q(s) = ½sᵀMs + cᵀs + b, M = AᵀA (+ S): with g = Ms + c,
+        q = ½sᵀ(g + c) + b, so one product with M serves both."""
+        g = (s @ self.A.T) @ self.A
         if self.P is not None:
             g = g + s @ self._S()
-        return g
+        g = g + self.c.weight
+        return 0.5 * (s * (g + self.c.weight)).sum(dim=1) + self.c.bias, g
 
     def _quadratic_laplacian(self) -> Tensor:
         d = self.dim
@@ -110,7 +106,7 @@ class PotentialNet(nn.Module):
         u = self.act(self.opening(s))
         for layer in self.residual:
             u = u + self.h * self.act(layer(u))
-        return (u @ self.w + self._quadratic(s))[:, None]
+        return (u @ self.w + self._quadratic(s)[0])[:, None]
 
     # -- exact derivatives ------------------------------------------------------------------------------
     def _forward_store(self, s: Tensor):
@@ -139,8 +135,8 @@ class PotentialNet(nn.Module):
         s = self._check(s)
         u, store = self._forward_store(s)
         zs = self._backward(store)
-        grad = (store[0][0] * zs[0]) @ self.opening.weight + self._quadratic_grad(s)
-        return u @ self.w + self._quadratic(s), grad
+        q, q_grad = self._quadratic(s)
+        return u @ self.w + q, (store[0][0] * zs[0]) @ self.opening.weight + q_grad
 
     def grad_laplacian(self, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Φ (n,), ∇ₛΦ (n, dim + 1) and ΔₓΦ (n,) (trace of the Hessian over x only), exactly, in one pass."""
@@ -150,7 +146,8 @@ class PotentialNet(nn.Module):
         zs = self._backward(store)
         K0 = self.opening.weight
         d1, d2 = store[0]
-        grad = (d1 * zs[0]) @ K0 + self._quadratic_grad(s)
+        q, q_grad = self._quadratic(s)
+        grad = (d1 * zs[0]) @ K0 + q_grad
         K0x = K0[:, :d]
         lap = (d2 * zs[0]) @ (K0x * K0x).sum(dim=1)
         if self.layers > 1:
@@ -166,7 +163,7 @@ class PotentialNet(nn.Module):
                 if i < len(self.residual):
                     J = J + h * e1.unsqueeze(2) * KJ
         lap = lap + self._quadratic_laplacian()
-        return u @ self.w + self._quadratic(s), grad, lap
+        return u @ self.w + q, grad, lap
 
     def forward_jet(self, jet: Jet) -> Jet:
         """The second-order jet of Φ (for ``dlpde.derivatives``: any directions and weights)."""
@@ -193,7 +190,7 @@ class PotentialNet(nn.Module):
 def _half_product_jet(p: Jet, q: Jet) -> Jet:
     """The jet of ½ pᵀq for two jets p, q of the same input with equal tangents structure (used for ½|As|² with
     p = q = As, and for ½ sᵀ(Ss) with p = s, q = Ss; S symmetric, so both factors' tangents enter alike)."""
-    tt = (p.tangent * q.tangent)  # (n, k, r)
+    tt = p.tangent * q.tangent  # (n, k, r)
     weighted = tt.sum(1) if p.weights is None else torch.einsum("nkr,k->nr", tt, p.weights)
     return Jet(0.5 * (p.value * q.value).sum(1, keepdim=True),
                0.5 * (torch.einsum("nkr,nr->nk", p.tangent, q.value)
