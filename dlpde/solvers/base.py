@@ -6,6 +6,7 @@ import logging
 import torch
 from torch import nn
 
+from dlpde.nn.mlp import check_sizes
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
@@ -13,6 +14,15 @@ from dlpde.training import Trainer
 from dlpde.training.trainer import Objective
 
 log = logging.getLogger(__name__)
+
+
+def lbfgs_batch_option(s: SolveSettings) -> int | None:
+    """Solver option ``lbfgs_batch``: the size of the L-BFGS phase's one fixed batch (None: Adam's ``batch``),
+    checked; objectives that take it switch to it in ``begin_lbfgs`` (see ``dlpde.training.trainer.Objective``)."""
+    n = s.options.get("lbfgs_batch")
+    if n is not None:
+        check_sizes(lbfgs_batch=n)
+    return n
 
 
 def init_model(build, seed: int) -> nn.Module:

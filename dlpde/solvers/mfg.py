@@ -23,13 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpde.nn.mlp import check_sizes
 from dlpde.nn.potential import PotentialNet
 from dlpde.problems import Problem
 from dlpde.problems.mfg import GaussianDensity, MeanFieldGame, check_alpha
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
-from dlpde.solvers.base import Solver, init_model
+from dlpde.solvers.base import Solver, init_model, lbfgs_batch_option
 from dlpde.training import Trainer
 
 log = logging.getLogger(__name__)
@@ -192,10 +191,7 @@ class MFG(Solver):
         if not problem.rho0.has_log_prob and alpha[4] > 0 and problem.rho1 is not None:
             raise ValueError("rho0 is given by samples (no log-density), so the final-time HJB penalty is unknown; "
                              "pass alpha with alpha[4] = 0")
-        lbfgs_batch = s.options.get("lbfgs_batch")
-        if lbfgs_batch is not None:
-            check_sizes(lbfgs_batch=lbfgs_batch)
-        return alpha, nt, nt_eval, lbfgs_batch
+        return alpha, nt, nt_eval, lbfgs_batch_option(s)
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings) -> MFGObjective:
         alpha, nt, _, lbfgs_batch = self._options(problem, s)

@@ -29,11 +29,10 @@ import torch
 from torch import nn
 
 from dlpde.nn import ResNet
-from dlpde.nn.mlp import check_sizes
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
-from dlpde.solvers.base import Solver
+from dlpde.solvers.base import Solver, lbfgs_batch_option
 from dlpde.solvers.pinn import CollocationSamples, scaled_network
 
 Tensor = torch.Tensor
@@ -86,9 +85,7 @@ class EnergyObjective(CollocationSamples):
         if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup <= 1:
             raise ValueError(f"penalty_warmup must be a fraction of the steps in [0, 1], got {warmup!r}")
         self.warmup_steps = int(round(warmup * s.steps))
-        self.lbfgs_batch = s.options.get("lbfgs_batch")  # interior points of the L-BFGS phase's quadrature
-        if self.lbfgs_batch is not None:
-            check_sizes(lbfgs_batch=self.lbfgs_batch)
+        self.lbfgs_batch = lbfgs_batch_option(s)  # interior points of the L-BFGS phase's quadrature
         self.in_lbfgs = False
 
     def begin_lbfgs(self) -> None:
