@@ -426,7 +426,10 @@ def crowd_motion(dim: int = 2, obstacle_height: float = 50.0, entropy_weight: fl
     """Crowd motion (Ruthotto et al. 2020): ρ₀ = N((0, 3, 0, …), 0.3 I) to ρ₁ = N((0, −3, 0, …), 0.3 I) in T = 1
     around the obstacle Q (``gaussian_obstacle``), F = ∫Qρ + 0.01 ∫ρ log ρ, G = KL(ρ(T)‖ρ₁), α = (1, 1, 5, 20, 1)
     as in the paper's scripts (MFGnet.jl, runMultilevel.sh). The extra dimensions carry no cost, so the transport
-    and obstacle costs of the optimum do not depend on d (the d-consistency check)."""
+    and obstacle costs of the optimum do not depend on d (the d-consistency check). ``entropy_weight=0`` gives the
+    obstacle alone (REFERENCES.md §4). With the entropy term the HJB residual along the paths contains
+    λ/(2σ²)(|x_idle|² − E|x_idle|²) from the d − 2 idle coordinates, which the paper's potential cannot cancel at
+    d = 100, so the penalised optimum there moves (validation/MFG.md)."""
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
         raise ValueError(f"crowd-motion needs dim >= 2 (the obstacle lives in x1, x2), got {dim!r}")
     m0 = [0.0, 3.0] + [0.0] * (dim - 2)
