@@ -129,7 +129,9 @@ NOTES = [
     "made training worse (the penalty bends the new curvature to shift its residual at the cost of the terminal "
     "density); that trial code was not kept. The rows *without the entropy term* (`entropy_weight=0`, the "
     "obstacle alone as REFERENCES.md §4 states the problem) are the d-consistency check of the method itself; "
-    "at d = 2 the entropy term hardly matters (seed 0: obstacle 5.279 with it, 5.282 without).",
+    "at d = 2 the entropy term hardly matters (seed 0: obstacle 5.279 with it, 5.282 without). Without it, d = 2 "
+    "(3 seeds) and d = 100 (2 seeds) agree: seed means L 21.189 against 21.213, obstacle 5.281 against 5.276 "
+    "(0.11 % and 0.10 %); seed 0 each 0.12 % and 0.10 %; the d = 100 idle slopes are 0.0005 and −0.0005.",
     "`crowd-motion`: runs break the left/right symmetry either way (mirror images, same costs). "
     "The obstacle is Q = 50·exp(−½(x₁² + x₂²/0.5)) (a bump of height 50, REFERENCES.md §4); "
     "with MFGnet.jl's normalised Gaussian of mass 50 (peak 11.25, `obstacle_height=11.25`) and its α = "
