@@ -48,6 +48,13 @@ def _time(x: Tensor, t: float) -> Tensor:
     return torch.cat([x, torch.full_like(x[:, :1], t)], dim=1)
 
 
+def hjb_residual(grad: Tensor, dF: Tensor, alpha, d: int) -> Tensor:
+    """The signed HJB residual −∂ₜΦ + |∇ₓΦ|²/(2α₁) − α₂ δF/δρ per sample, from ∇ₛΦ (n, d + 1) (space, then time)
+    and δF/δρ (n,) at the same points."""
+    gx, gt = grad[:, :d], grad[:, d]
+    return -gt + (gx * gx).sum(dim=1) / (2 * alpha[0]) - alpha[1] * dF
+
+
 def characteristics(potential, problem: MeanFieldGame, x0: Tensor, log_rho0: Tensor | None, *,
                     alpha, nt: int, path: bool = False) -> dict[str, Tensor]:
     """Integrate (x, ℓ, L, F, R) from x₀ over [0, T] with ``nt`` RK4 steps.
@@ -56,7 +63,7 @@ def characteristics(potential, problem: MeanFieldGame, x0: Tensor, log_rho0: Ten
     tensors: x (n, d), ell, L, F (n, k) (the active interaction terms), R, G, dG, final (the final-time HJB
     residual), log_rho (log ρ at x(T), None without log ρ₀), and ``path`` (nt+1, n, d) when asked for.
     """
-    a1, a2, a3 = alpha[0], alpha[1], alpha[2]
+    a1, a3 = alpha[0], alpha[2]
     d, T = problem.dim, problem.T
     n = x0.shape[0]
     k = len(problem.active_interactions)
@@ -65,12 +72,11 @@ def characteristics(potential, problem: MeanFieldGame, x0: Tensor, log_rho0: Ten
     def rhs(t, y):
         x, ell = y[0], y[1]
         _, grad, lap = potential.grad_laplacian(_time(x, t))
-        gx, gt = grad[:, :d], grad[:, d]
-        sq = (gx * gx).sum(dim=1)
+        gx = grad[:, :d]
         log_rho = log_rho0 - ell if (need_log_rho and log_rho0 is not None) else None
         F, dF = problem.interaction(x, t, log_rho)
-        R = (-gt + sq / (2 * a1) - a2 * dF).abs()
-        return [-gx / a1, -lap / a1, sq / (2 * a1 * a1), F, R]
+        R = hjb_residual(grad, dF, alpha, d).abs()
+        return [-gx / a1, -lap / a1, (gx * gx).sum(dim=1) / (2 * a1 * a1), F, R]
 
     zero = x0.new_zeros(n)
     y = [x0, zero, zero, x0.new_zeros(n, k), zero]
