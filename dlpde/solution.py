@@ -35,6 +35,7 @@ class Solution:
     time_dependent: bool = False
     metrics: dict = field(default_factory=dict)  # rel_l2_error, max_error, u0, ... (filled by ``evaluate``)
     extra: dict = field(default_factory=dict)  # solver-specific attributes saved at the file's root
+    unknowns: dict = field(default_factory=dict)  # trained coefficients of the problem (saved at the file's root)
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def _inputs(self, t, x) -> Tensor:
@@ -60,8 +61,10 @@ class Solution:
         return x
 
     def __call__(self, t, x=None) -> Tensor:
+        """u at the points: shape (n,) for one output, (n, outputs) for a system."""
         with torch.no_grad():
-            return self.model(self._inputs(t, x))[:, 0]
+            out = self.model(self._inputs(t, x))
+        return out[:, 0] if out.shape[1] == 1 else out
 
     def value_at(self, t=None, x=None) -> float:
         """u at one point, as a float (``value_at(x=...)`` or ``value_at(t=..., x=...)``)."""
@@ -75,14 +78,16 @@ class Solution:
         (g,) = torch.autograd.grad(u.sum(), inp)
         return g[:, : self.dim]
 
-    def model_values(self, points: Tensor, chunk: int = 65_536) -> np.ndarray:
+    def model_values(self, points: Tensor, chunk: int = 65_536, *, component: int | None = 0) -> np.ndarray:
         """The network at points of its own input space, shape (n, input_dim) ((x, t) stacked for time-dependent
-        problems), as a float64 array of shape (n,); evaluated without gradients, ``chunk`` points at a time."""
+        problems), as a float64 array of shape (n,) (output ``component``; None: all outputs, (n, outputs));
+        evaluated without gradients, ``chunk`` points at a time."""
         p = next(self.model.parameters())
         out = []
         with torch.no_grad():
             for start in range(0, points.shape[0], chunk):
-                out.append(self.model(points[start:start + chunk].to(p))[:, 0].double().cpu())
+                u = self.model(points[start:start + chunk].to(p))
+                out.append((u if component is None else u[:, component]).double().cpu())
         return torch.cat(out).numpy() if out else np.zeros(0)
 
     def errors(self, n: int | None = None, seed: int = 12345) -> dict[str, float]:
@@ -93,6 +98,10 @@ class Solution:
         n = n or self.settings.eval_points
         g = torch.Generator().manual_seed(seed)
         x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
+        names = getattr(self.problem, "output_names", ("u",))
+        if len(names) > 1 and self.problem.has_exact:
+            return component_errors(torch.from_numpy(self.model_values(x, component=None)),
+                                    self.problem.exact_components(x).double().cpu(), names)
         u = torch.from_numpy(self.model_values(x))
         exact = (self.problem.exact(x) if self.problem.has_exact else self.problem.reference(x)).double().cpu()
         diff = u - exact
@@ -100,6 +109,11 @@ class Solution:
                 "max_error": float(diff.abs().max())}
 
     def evaluate(self) -> dict[str, float]:
+        """Fill ``metrics`` with the errors against the reference (and the unknowns' errors, where known)."""
+        truth = getattr(self.problem, "exact_unknowns", {}) or {}
+        for name, v in self.unknowns.items():
+            if name in truth:
+                self.metrics[f"{name}_rel_error"] = abs(v - truth[name]) / max(abs(truth[name]), 1e-300)
         self.metrics.update(self.errors())
         return self.metrics
 
@@ -112,8 +126,9 @@ class Solution:
     def summary(self) -> str:
         err = self.metrics.get("rel_l2_error")
         err_s = f"rel_l2={err:.3e}" if err is not None and math.isfinite(err) else "rel_l2=n/a"
+        coefs = "".join(f" {k}={v:.6g}" for k, v in self.unknowns.items())
         return (f"case={self.case} solver={self.solver} dim={self.dim} steps={self.steps_done} "
-                f"seconds={self.wall_time_s:.1f} {err_s} status={self.status}")
+                f"seconds={self.wall_time_s:.1f} {err_s}{coefs} status={self.status}")
 
     def evaluation_arrays(self, n: int = 2000, seed: int = 777) -> dict[str, np.ndarray]:
         """Points (and times) with u and, where known, the exact u: what the file's /evaluation group holds."""
@@ -127,3 +142,15 @@ class Solution:
         if self.problem.has_exact:
             out["u_exact"] = self.problem.exact(x).double().numpy()
         return out
+
+
+def component_errors(u: Tensor, exact: Tensor, names) -> dict[str, float]:
+    """Relative L2 and max errors of a system (n, m) per component (``rel_l2_error_<name>``) and of all
+    components together (``rel_l2_error``, ``max_error``)."""
+    diff = u - exact
+    out = {"rel_l2_error": float(diff.norm() / exact.norm().clamp_min(1e-300)),
+           "max_error": float(diff.abs().max())}
+    for i, name in enumerate(names):
+        out[f"rel_l2_error_{name}"] = float(diff[:, i].norm() / exact[:, i].norm().clamp_min(1e-300))
+        out[f"max_error_{name}"] = float(diff[:, i].abs().max())
+    return out

@@ -64,6 +64,10 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
             a["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
             a["problem_params"] = json.dumps(_jsonable(solution.problem_params))
             a["settings"] = json.dumps(_jsonable(solution.settings.to_dict()))
+            if solution.unknowns:  # trained coefficients: one attribute each, and all of them as JSON
+                a["unknowns"] = json.dumps(solution.unknowns)
+                for k, v in solution.unknowns.items():
+                    a[f"unknown_{k}"] = v
             for k, v in {**solution.metrics, **solution.extra}.items():
                 if isinstance(v, np.ndarray) and v.size > 16:
                     _dataset(f, f"extra/{k}", v)
@@ -270,10 +274,13 @@ def _build_solution(path, attrs: dict, device: str):
         except (ValueError, TypeError) as e:
             log.warning("could not rebuild problem %s(%s): %s", case, params, e)
     known = {"format", "format_version", "case", "solver", "dim", "time_dependent", "steps", "wall_time_s",
-             "status", "message", "seed", "dlpde_version", "torch_version", "created", "problem_params", "settings"}
-    metric_keys = ("rel_l2_error", "max_error")
-    metrics = {k: _plain(v) for k, v in attrs.items() if k in metric_keys}
-    extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metric_keys}
+             "status", "message", "seed", "dlpde_version", "torch_version", "created", "problem_params", "settings",
+             "unknowns"}
+    unknowns = json.loads(attrs["unknowns"]) if "unknowns" in attrs else {}
+    known |= {f"unknown_{k}" for k in unknowns}
+    metrics = {k: _plain(v) for k, v in attrs.items() if k.startswith(("rel_l2_error", "max_error"))
+               or k.endswith("_rel_error")}
+    extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metrics}
     extra.update(extra_arrays)
     from dlpde.solvers import SOLVERS  # a solver may return its own Solution subclass (e.g. Deep BSDE)
     cls = getattr(SOLVERS.get(str(attrs["solver"])), "solution_class", Solution)
@@ -281,7 +288,7 @@ def _build_solution(path, attrs: dict, device: str):
                     history=History.from_columns(cols), status=str(attrs["status"]), message=str(attrs["message"]),
                     wall_time_s=float(attrs["wall_time_s"]), steps_done=int(attrs["steps"]), case=case,
                     problem_params=params, dim=int(attrs["dim"]), time_dependent=bool(attrs["time_dependent"]),
-                    metrics=metrics, extra=extra)
+                    metrics=metrics, extra=extra, unknowns=unknowns)
 
 
 def _plain(v):

@@ -71,11 +71,13 @@ class Solver:
         evaluate = (lambda: solution.errors(min(s.eval_points, 4000))) if has_reference else None
         if has_reference and not problem.has_exact:
             problem.prepare_reference()  # e.g. a finite element solve: done before the training clock starts
+        extra_params = list(getattr(objective, "extra_parameters", lambda: [])())  # e.g. unknown coefficients
         result = Trainer(s.train_config(), evaluate=evaluate, label=f"{problem.case}/{self.name}").fit(
-            list(model.parameters()), objective)
+            list(model.parameters()) + extra_params, objective)
         solution.history, solution.status, solution.message = result.history, result.status, result.message
         solution.wall_time_s, solution.steps_done = result.wall_time_s, result.steps_done
         record_run(solution, result)
+        solution.unknowns.update(getattr(objective, "results", dict)())
         if result.status == "ok":
             solution.evaluate()
         return solution

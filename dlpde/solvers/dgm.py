@@ -16,7 +16,7 @@ from dlpde.nn import DGMNet
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
-from dlpde.solvers.pinn import PINN, StrongFormObjective, scaled_network
+from dlpde.solvers.pinn import PINN, scaled_network, strong_form_objective
 
 
 class DGM(Solver):
@@ -29,11 +29,11 @@ class DGM(Solver):
         return PINN().refusal(problem)
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return scaled_network(problem, s, lambda in_dim, **sc: DGMNet(in_dim, 1, width=s.width, layers=s.depth,
+        return scaled_network(problem, s, lambda in_dim, **sc: DGMNet(in_dim, getattr(problem, "n_outputs", 1), width=s.width, layers=s.depth,
                                                                        activation=s.activation, **sc))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         if s.resample_every != 1:
             raise ValueError(f"DGM draws fresh points at every step; resample_every must be 1, "
                              f"got {s.resample_every}")
-        return StrongFormObjective(problem, model, s)
+        return strong_form_objective(problem, model, s)

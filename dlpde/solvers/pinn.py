@@ -131,8 +131,10 @@ def scaling(problem: Problem, s: SolveSettings) -> dict:
     values = []
     g = torch.Generator().manual_seed(s.seed + 99991)
     for c in problem.conditions():
+        if not getattr(c, "is_value", True):  # a PDE condition on derivatives says nothing of u's size
+            continue
         xb = c.sample(2048, generator=g, dtype=torch.float64)
-        values.append(condition_values(c, xb).double())
+        values.append(c.data(xb)[:, 0].double() if hasattr(c, "data") else condition_values(c, xb).double())
     out_shift, out_scale = 0.0, 1.0
     if values:
         v = torch.cat(values)
@@ -170,8 +172,17 @@ class PINN(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return scaled_network(problem, s, lambda in_dim, **sc: MLP(in_dim, 1, width=s.width, depth=s.depth,
-                                                                    activation=s.activation, **sc))
+        return scaled_network(problem, s, lambda in_dim, **sc: MLP(
+            in_dim, getattr(problem, "n_outputs", 1), width=s.width, depth=s.depth, activation=s.activation, **sc))
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
-        return StrongFormObjective(problem, model, s)
+        return strong_form_objective(problem, model, s)
+
+
+def strong_form_objective(problem: Problem, model: nn.Module, s: SolveSettings):
+    """The strong-form loss: a user's ``PDE`` through the derivative accessor, a named case through its own
+    residual."""
+    if hasattr(problem, "equation"):
+        from dlpde.solvers.pde_objective import PDEObjective
+        return PDEObjective(problem, model, s)
+    return StrongFormObjective(problem, model, s)

@@ -1,0 +1,198 @@
+"""A user's own PDE in strong form: residual(s) written with the derivative accessor, conditions, optional time
+interval, several outputs and unknown coefficients — no subclass.
+
+    def helmholtz(x, u):
+        return -u.laplacian() - k0**2 * u() - f(x)
+    p = PDE(Box.unit(2), helmholtz, [Dirichlet(0.0)], exact=...)
+
+    def heat(x, u, k):                                  # with unknowns={"C": 2.0}: k["C"] is trained too
+        return u.dt() - k["C"] * u.dxx(0) - f(x)
+    p = PDE(Interval(-1, 1), heat, [Dirichlet(0.0), Initial(g), Data(points, values)], time=(0, 1),
+            unknowns={"C": 2.0})
+
+Inputs are points x of shape (n, D): the space coordinates, then time (last column) when ``time`` is given — the
+same layout as ``sol(t, x)`` stacks. The residual returns one tensor (n,) per equation: a tensor, a list (systems;
+loss terms ``loss_pde0``, ``loss_pde1``, …) or a dict (``loss_pde_<key>``). The strong-form solvers (PINN, DGM)
+minimise Σ mean r² + boundary_weight · Σ_c weight_c · mean e_c² (``dlpde.problems.conditions``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from dlpde.geometry import Domain, SpaceTime
+from dlpde.problems.base import Problem
+from dlpde.problems.conditions import PDECondition
+
+Tensor = torch.Tensor
+
+
+def _as_domain(domain) -> Domain:
+    if isinstance(domain, Domain):
+        return domain
+    if hasattr(domain, "random_points") and hasattr(domain, "inside"):  # a DeepXDE geometry
+        from dlpde.geometry import DeepXDEDomain
+        return DeepXDEDomain(domain)
+    raise TypeError(f"domain must be a dlpde Domain (Box, Interval, Ball, MeshDomain, …) or a DeepXDE geometry, "
+                    f"got {type(domain).__name__}")
+
+
+def _output_names(outputs) -> tuple[str, ...]:
+    if isinstance(outputs, bool):
+        raise ValueError(f"outputs must be a number of outputs or their names, got {outputs!r}")
+    if isinstance(outputs, int):
+        if outputs < 1:
+            raise ValueError(f"outputs must be at least 1, got {outputs}")
+        return ("u",) if outputs == 1 else tuple(f"u{i}" for i in range(outputs))
+    names = tuple(outputs)
+    if not names or not all(isinstance(n, str) and n.isidentifier() for n in names) or len(set(names)) < len(names):
+        raise ValueError(f"outputs must be distinct names like ('u', 'v', 'p'), got {outputs!r}")
+    return names
+
+
+def _unknowns(unknowns) -> dict[str, float]:
+    if unknowns is None:
+        return {}
+    if not isinstance(unknowns, Mapping):
+        raise TypeError(f"unknowns must be a dict name -> initial value, e.g. {{'C': 2.0}}, got "
+                        f"{type(unknowns).__name__}")
+    out = {}
+    for name, v in unknowns.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"unknown names must be identifiers, got {name!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"the initial value of unknown {name!r} must be a finite number, got {v!r}")
+        out[name] = float(v)
+    return out
+
+
+class PDE(Problem):
+    """A strong-form problem: ``equation(x, u)`` (or ``equation(x, u, k)`` with ``unknowns``) = 0 in the domain
+    (× the time interval), and ``conditions``.
+
+    ``domain``: a dlpde Domain or a DeepXDE geometry. ``time``: (t0, t1) for an initial–boundary value problem.
+    ``outputs``: the number of network outputs or their names; a scalar problem's residual receives one ``Field``,
+    a system's a ``Fields`` sequence (``u, v, p = q``). ``unknowns``: name → initial value of trainable scalar
+    coefficients, handed to the residual as a dict of 0-d tensors and reported with the solution. ``exact``: the
+    solution x ↦ (n,) or (n, m) (errors are measured against it), ``exact_unknowns`` the true coefficients.
+    """
+
+    def __init__(self, domain, equation: Callable, conditions: Sequence[PDECondition] = (), *,
+                 time: tuple[float, float] | None = None, outputs: int | Sequence[str] = 1,
+                 unknowns: Mapping[str, float] | None = None, exact: Callable[[Tensor], Tensor] | None = None,
+                 exact_unknowns: Mapping[str, float] | None = None, case: str = "custom", params: dict | None = None):
+        space = _as_domain(domain)
+        if not callable(equation):
+            raise TypeError("equation must be a function (x, u) -> residual tensor(s)")
+        self.space = space
+        if time is not None:
+            try:
+                t0, t1 = (float(t) for t in time)
+            except (TypeError, ValueError):
+                raise ValueError(f"time must be a pair (t0, t1), got {time!r}") from None
+            self.domain = SpaceTime(space, t0, t1)
+        else:
+            self.domain = space
+        self.time_dependent = time is not None
+        self.dim = space.dim
+        self.equation = equation
+        self.output_names = _output_names(outputs)
+        self.unknowns = _unknowns(unknowns)
+        self.exact_unknowns = _unknowns(exact_unknowns)
+        self._exact = exact
+        if exact is not None and not callable(exact):
+            raise TypeError("exact must be a function x -> (n,) or (n, outputs)")
+        self.case = case
+        self._params = {"dim": self.dim, **(params or {})}
+        self._conditions = self._bind(conditions)
+
+    # -- description ----------------------------------------------------------------------------------
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_names)
+
+    def params(self) -> dict:
+        return dict(self._params)
+
+    def _bind(self, conditions) -> list[PDECondition]:
+        if isinstance(conditions, PDECondition):
+            conditions = [conditions]
+        bound, seen = [], {}
+        for i, c in enumerate(conditions):
+            if not isinstance(c, PDECondition):
+                raise TypeError(f"condition {i} must be a dlpde condition (Dirichlet, Neumann, Robin, Periodic, "
+                                f"Initial, InitialVelocity, Data, BoundaryResidual), got {type(c).__name__}")
+            name = c.name or c.kind
+            if not c.name:
+                comp = c.component if isinstance(c.component, str) else (
+                    self.output_names[c.component] if isinstance(c.component, int)
+                    and 0 <= c.component < self.n_outputs else str(c.component))
+                if self.n_outputs > 1:
+                    name += f"_{comp}"
+                if isinstance(c.on, str):
+                    name += f"_{c.on.replace('+', 'hi').replace('-', 'lo')}"
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name}{seen[name]}"
+            bound.append(c.bind(self.domain, self.output_names, name))
+        return bound
+
+    def conditions(self) -> list[PDECondition]:
+        return list(self._conditions)
+
+    # -- strong form ----------------------------------------------------------------------------------
+    def residuals(self, x: Tensor, u, k: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The named residual terms at points x, each (n,), from the accessor ``u`` (and unknowns ``k``)."""
+        r = self.equation(x, u, k) if self.unknowns else self.equation(x, u)
+        if isinstance(r, Mapping):
+            items = [(f"pde_{key}", v) for key, v in r.items()]
+        elif isinstance(r, (list, tuple)):
+            items = [(f"pde{i}", v) for i, v in enumerate(r)]
+        else:
+            items = [("pde", r)]
+        if not items:
+            raise ValueError(f"the residual of {self.case} returned no equations")
+        out = {}
+        for name, v in items:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                v = torch.full_like(x[:, 0], float(v))
+            if not isinstance(v, torch.Tensor):
+                raise ValueError(f"the residual {name} of {self.case} must be a tensor of shape ({x.shape[0]},), "
+                                 f"got {type(v).__name__}")
+            if v.shape == (x.shape[0], 1):
+                v = v[:, 0]
+            if v.shape != x.shape[:1]:
+                raise ValueError(f"the residual {name} of {self.case} must have one value per point, shape "
+                                 f"({x.shape[0]},), got {tuple(v.shape)}; a source term f(x) of shape (n, 1) "
+                                 "needs f(x)[:, 0]")
+            out[name] = v
+        return out
+
+    def residual(self, x, d):
+        raise ValueError(f"{self.case} is a PDE problem: its residual is evaluated through the derivative accessor "
+                         "(the PINN and DGM solvers)")
+
+    # -- references -----------------------------------------------------------------------------------
+    @property
+    def has_exact(self) -> bool:
+        return self._exact is not None
+
+    def exact_components(self, x: Tensor) -> Tensor:
+        """The exact solution at x, shape (n, outputs)."""
+        if self._exact is None:
+            raise ValueError(f"{self.case} has no closed-form solution")
+        u = self._exact(x)
+        if not isinstance(u, torch.Tensor):
+            raise ValueError(f"exact must return a tensor, got {type(u).__name__}")
+        if u.ndim == 1:
+            u = u[:, None]
+        if u.shape != (x.shape[0], self.n_outputs):
+            raise ValueError(f"exact must return shape ({x.shape[0]},) or ({x.shape[0]}, {self.n_outputs}), got "
+                             f"{tuple(u.shape)}")
+        return u
+
+    def exact(self, x: Tensor) -> Tensor:
+        """The first output's exact solution, (n,) (``exact_components`` for all of them)."""
+        return self.exact_components(x)[:, 0]

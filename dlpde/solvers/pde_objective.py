@@ -1,0 +1,111 @@
+"""The strong-form loss of a user's ``PDE`` (PINN and DGM): residual terms from the derivative accessor
+(``dlpde.fields``), one loss term per condition, and the unknown coefficients as trainable parameters.
+
+    L = Σ_e mean r_e(x)² + boundary_weight · Σ_c w_c · mean e_c(x_c)²
+
+Each point set (interior, each condition's) gets one ``FieldEvaluator``; the derivatives a residual or condition
+asked for at its first evaluation are recorded (the plan), so later steps put the Jacobian and the first diagonal
+second-derivative request into one forward-jet pass.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlpde.fields import FieldEvaluator, accessor
+from dlpde.problems.pde import PDE
+from dlpde.settings import SolveSettings
+from dlpde.solvers.pinn import CollocationSamples
+
+Tensor = torch.Tensor
+
+
+class PDEObjective(CollocationSamples):
+    """Residual + condition losses of a ``PDE`` on collocation points redrawn every ``resample_every`` steps."""
+
+    def __init__(self, problem: PDE, model: nn.Module, s: SolveSettings):
+        if s.options.get("compile"):
+            raise ValueError("compile=True is not available for PDE problems yet; leave it off")
+        self.problem, self.model, self.s = problem, model, s
+        self.gen = s.generator()
+        try:
+            from dlpde.nn.constraints import active_conditions
+            self.conditions = active_conditions(problem, model)
+        except ImportError:  # pragma: no cover - hard constraints not installed
+            self.conditions = problem.conditions()
+        self.x: Tensor | None = None
+        self.cond_points: list[tuple[Tensor, Tensor]] = []
+        self.unknowns = nn.ParameterDict({
+            name: nn.Parameter(torch.tensor(v, dtype=s.torch_dtype, device=s.torch_device))
+            for name, v in problem.unknowns.items()})
+        self._plans: dict[str, list] = {}
+        self._checked = False
+
+    def extra_parameters(self) -> list[nn.Parameter]:
+        """The unknown coefficients, trained with the network."""
+        return list(self.unknowns.values())
+
+    def results(self) -> dict[str, float]:
+        """The unknowns' final values (solution attributes)."""
+        return {name: float(p.detach()) for name, p in self.unknowns.items()}
+
+    def sample(self, batch: int | None = None, boundary_batch: int | None = None) -> None:
+        p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
+        self.x = p.interior_points(batch or s.batch, method=s.sampling, **kw)
+        self.cond_points = []
+        for c in self.conditions:
+            xb = c.sample(boundary_batch or s.boundary_batch, method=s.sampling, **kw)
+            self.cond_points.append((xb, c.data(xb).detach()))
+
+    def _fields(self, key: str, x: Tensor):
+        s, p = self.s, self.problem
+        ev = FieldEvaluator(self.model, x, space_dims=p.dim, time_dependent=p.time_dependent, method=s.derivative,
+                            probes=s.probes, generator=self.gen, plan=self._plans.get(key, ()))
+        return ev, accessor(ev, p.output_names)
+
+    def loss(self, step: int, *, resample: bool):
+        if resample or self.x is None:
+            self.sample()
+        k = {name: param for name, param in self.unknowns.items()}
+        ev, u = self._fields("pde", self.x)
+        try:
+            residuals = self.problem.residuals(self.x, u, k)
+        except (RuntimeError, TypeError, IndexError) as e:
+            if self._checked:
+                raise
+            raise ValueError(f"the residual of {self.problem.case} cannot be computed at the first collocation "
+                             f"points ({type(e).__name__}: {e}); points are (n, D) tensors, the accessor's "
+                             "methods return (n,) tensors") from None
+        self._plans.setdefault("pde", list(ev.requests))
+        terms: dict[str, Tensor] = {}
+        total = 0.0
+        for name, r in residuals.items():
+            terms[f"loss_{name}"] = (r * r).mean()
+            total = total + terms[f"loss_{name}"]
+        for c, (xb, data) in zip(self.conditions, self.cond_points):
+            ev_c, u_c = self._fields(c.name, xb)
+            field = u_c if not hasattr(u_c, "__len__") else u_c[c.component]
+            e = c.error(xb, field, data)
+            if not isinstance(e, Tensor) or e.ndim != 1:
+                raise ValueError(f"the {c.name} condition must give one error per point (a 1-D tensor), got "
+                                 f"{tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__}")
+            self._plans.setdefault(c.name, list(ev_c.requests))
+            terms[f"loss_{c.name}"] = (e * e).mean()
+            total = total + self.s.boundary_weight * c.weight * terms[f"loss_{c.name}"]
+        for name, param in self.unknowns.items():
+            terms[name] = param.detach()
+        if not self._checked:
+            self._check(terms)
+        return total, terms
+
+    def _check(self, terms: dict[str, Tensor]) -> None:
+        """At the first loss: NaN or infinity before any training comes from the problem's functions."""
+        self._checked = True
+        for c, (_, data) in zip(self.conditions, self.cond_points):
+            if not bool(torch.isfinite(data).all()):
+                raise ValueError(f"the {c.name} data of {self.problem.case} are NaN or infinite at some points; "
+                                 "check the function that gives them")
+        for name, v in terms.items():
+            if name.startswith("loss_") and not bool(torch.isfinite(v)):
+                raise ValueError(f"the {name[5:]} term of {self.problem.case} is NaN or infinite at the first "
+                                 "points, before any training; check the problem's functions")

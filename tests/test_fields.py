@@ -1,0 +1,116 @@
+"""The derivative accessor (dlpde.fields): every request equals the obvious autograd formula, for scalar and
+vector networks, with and without time, on the forward-jet path and the reverse-mode path."""
+import pytest
+import torch
+
+from dlpde.fields import FieldEvaluator, Fields, accessor
+from dlpde.nn import MLP, DGMNet, ResNet
+
+
+def hessian(model, x, out):
+    """Full Hessians (n, D, D) of output ``out`` by autograd, one point at a time (the slow, obvious path)."""
+    rows = []
+    for xi in x:
+        rows.append(torch.autograd.functional.hessian(lambda z: model(z[None])[0, out], xi))
+    return torch.stack(rows)
+
+
+def jacobian(model, x):
+    return torch.stack([torch.autograd.functional.jacobian(lambda z: model(z[None])[0], xi).T for xi in x])
+
+
+def nets(D, m):
+    torch.manual_seed(0)
+    return [MLP(D, m, width=12, depth=3, activation="tanh").double(),
+            DGMNet(D, m, width=8, layers=2).double(),
+            ResNet(D, m, width=10, blocks=2).double()]
+
+
+@pytest.mark.parametrize("method", ["auto", "autograd"])
+@pytest.mark.parametrize("time_dependent", [False, True])
+def test_every_request_matches_autograd(method, time_dependent):
+    D, m = 3, 2
+    space = D - 1 if time_dependent else D
+    x = torch.rand(7, D, dtype=torch.float64)
+    A = torch.tensor([[2.0, 0.5], [0.5, -1.0]], dtype=torch.float64) if space == 2 else \
+        torch.tensor([[2.0, 0.5, 0.1], [0.5, -1.0, 0.3], [0.1, 0.3, 0.7]], dtype=torch.float64)
+    for net in nets(D, m):
+        ev = FieldEvaluator(net, x, space_dims=space, time_dependent=time_dependent, method=method)
+        q = Fields(ev, ("a", "b"))
+        J = jacobian(net, x)
+        for c in range(m):
+            H = hessian(net, x, c)
+            f = q[c]
+            assert torch.allclose(f(), net(x)[:, c], atol=1e-12)
+            assert torch.allclose(f.grad(), J[:, :space, c], atol=1e-10)
+            for j in range(space):
+                assert torch.allclose(f.d(j), J[:, j, c], atol=1e-10)
+                for k in range(space):
+                    assert torch.allclose(f.d2(j, k), H[:, j, k], atol=1e-9)
+            assert torch.allclose(f.laplacian(), torch.diagonal(H[:, :space, :space], dim1=1, dim2=2).sum(1),
+                                  atol=1e-9)
+            assert torch.allclose(f.trace(A), torch.einsum("ij,nij->n", A, H[:, :space, :space]), atol=1e-9)
+            A_x = lambda pts: A.expand(pts.shape[0], -1, -1) * (1 + pts[:, :1, None])  # noqa: E731
+            assert torch.allclose(f.trace(A_x), torch.einsum("nij,nij->n", A_x(x), H[:, :space, :space]), atol=1e-9)
+            if time_dependent:
+                assert torch.allclose(f.dt(), J[:, -1, c], atol=1e-10)
+                assert torch.allclose(f.dtt(), H[:, -1, -1], atol=1e-9)
+                assert torch.allclose(f.d2(0, "t"), H[:, 0, -1], atol=1e-9)
+        div = q.div([0, 1]) if space == 2 else None
+        if div is not None:
+            assert torch.allclose(div, J[:, 0, 0] + J[:, 1, 1], atol=1e-10)
+
+
+def test_plan_puts_jacobian_and_laplacian_in_one_pass(monkeypatch):
+    """With a recorded plan, u, ∇u and Δu cost one forward-jet pass (and no plain forward pass)."""
+    net = MLP(2, 1, width=8, depth=2).double()
+    x = torch.rand(5, 2, dtype=torch.float64)
+    calls = {"jet": 0, "forward": 0}
+    jet, fwd = net.forward_jet, net.forward
+
+    def count_jet(j):
+        calls["jet"] += 1
+        return jet(j)
+
+    def count_forward(z):
+        calls["forward"] += 1
+        return fwd(z)
+    ev0 = FieldEvaluator(net, x, space_dims=2)
+    u0 = accessor(ev0, ("u",))
+    r0 = u0() * u0.d(0) - u0.laplacian()
+    monkeypatch.setattr(net, "forward_jet", count_jet)
+    monkeypatch.setattr(net, "forward", count_forward)
+    ev = FieldEvaluator(net, x, space_dims=2, plan=ev0.requests)
+    u = accessor(ev, ("u",))
+    r = u() * u.d(0) - u.laplacian()
+    assert calls == {"jet": 1, "forward": 0}
+    assert torch.allclose(r, r0, atol=1e-12)
+
+
+def test_bad_requests_say_what_exists():
+    net = MLP(2, 2, width=8, depth=2).double()
+    x = torch.rand(4, 2, dtype=torch.float64)
+    q = Fields(FieldEvaluator(net, x, space_dims=2), ("u", "v"))
+    with pytest.raises(ValueError, match="coordinate 2 does not exist"):
+        q[0].d(2)
+    with pytest.raises(ValueError, match="no time coordinate"):
+        q[0].dt()
+    with pytest.raises(ValueError, match="component 5 does not exist"):
+        q[5]
+    with pytest.raises(ValueError, match="no output named 'p'"):
+        q["p"]
+    with pytest.raises(ValueError, match=r"trace\(A\) needs A of shape"):
+        q[0].trace(torch.eye(3))
+
+
+def test_stochastic_laplacian_is_unbiased_and_first_derivatives_exact():
+    torch.manual_seed(1)
+    net = MLP(6, 1, width=16, depth=2).double()
+    x = torch.rand(3, 6, dtype=torch.float64)
+    exact = accessor(FieldEvaluator(net, x, space_dims=6), ("u",))
+    g = torch.Generator().manual_seed(0)
+    est = torch.stack([accessor(FieldEvaluator(net, x, space_dims=6, method="hutchinson", probes=4, generator=g),
+                                ("u",)).laplacian() for _ in range(3000)]).mean(0)
+    assert torch.allclose(est, exact.laplacian(), rtol=0.1, atol=0.02)
+    u = accessor(FieldEvaluator(net, x, space_dims=6, method="sdgd", probes=2, generator=g), ("u",))
+    assert torch.allclose(u.grad(), exact.grad(), atol=1e-12)
