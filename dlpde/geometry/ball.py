@@ -18,6 +18,9 @@ class Ball(Domain):
     """
 
     def __init__(self, center: Sequence[float], radius: float = 1.0):
+        if isinstance(center, (int, float, bool)) or (isinstance(center, torch.Tensor) and center.ndim == 0):
+            raise ValueError(f"center must be a sequence of coordinates such as [0.0, 0.0], got {center!r}; "
+                             "for the unit ball of R^d use Ball.unit(d)")
         c = torch.as_tensor(center, dtype=torch.float64).reshape(-1)
         if c.numel() == 0 or not torch.all(torch.isfinite(c)):
             raise ValueError("center must be a non-empty sequence of finite numbers")

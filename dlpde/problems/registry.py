@@ -107,6 +107,8 @@ def _all_cases() -> list[Case]:
     cases += parabolic.cases()
     from dlpde.problems import spacetime_cases
     cases += spacetime_cases.cases()
+    from dlpde.problems import deepxde_cases
+    cases += deepxde_cases.cases()
     return cases
 
 

@@ -1,0 +1,142 @@
+"""DeepXDE's documented examples as named cases (REFERENCES.md §6), each written with the public ``PDE`` API in
+a few lines — they double as examples of it. Exact solutions are torch functions, so the tests check that each
+satisfies its own residual in float64.
+
+* ``poisson-1d-neumann``  u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = 4;            u = (x + 1)²
+* ``poisson-1d-robin``    u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = u(1);          u = (x + 1)²
+* ``helmholtz-2d``        −Δu − k₀²u = k₀² sin(k₀x) sin(k₀y) on (0, 1)², u = 0;  u = sin(k₀x) sin(k₀y), k₀ = 4π
+* ``diffusion-1d``        u_t = u_xx − e^{−t}(sin πx − π² sin πx), u(±1) = 0, u(x, 0) = sin πx;  u = e^{−t} sin πx
+* ``wave-1d``             u_tt = 4u_xx on [0, 1]², u(0) = u(1) = 0, u(x, 0) exact, u_t(x, 0) = 0;
+                          u = sin(πx) cos(2πt) + ½ sin(4πx) cos(8πt)
+* ``kovasznay``           steady Navier–Stokes at Re = 20 on [−0.5, 1] × [−0.5, 1.5] (Kovasznay 1948):
+                          (u·∇)u + ∇p − νΔu = 0, ∇·u = 0; u, v exact on the boundary, p exact on x = 1
+* ``diffusion-inverse``   ``diffusion-1d`` with u_t = C u_xx − …, C unknown (start 2, true 1), u observed at
+                          x = linspace(−1, 1, 10), t = 1
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from dlpde.geometry import Box, Interval
+from dlpde.problems.conditions import Data, Dirichlet, Initial, InitialVelocity, Neumann, Robin
+from dlpde.problems.pde import PDE
+
+Tensor = torch.Tensor
+PI = math.pi
+
+
+def poisson_1d_neumann() -> PDE:
+    """u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = 4 (DeepXDE example Poisson_Neumann_1d)."""
+    return PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2.0,
+               [Dirichlet(0.0, on="left"), Neumann(4.0, on="right")],
+               exact=lambda x: (x[:, 0] + 1) ** 2, case="poisson-1d-neumann")
+
+
+def poisson_1d_robin() -> PDE:
+    """u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = u(1), i.e. ∂u/∂n − u = 0 at x = 1 (DeepXDE Poisson_Robin_1d)."""
+    return PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2.0,
+               [Dirichlet(0.0, on="left"), Robin(alpha=-1.0, value=0.0, on="right")],
+               exact=lambda x: (x[:, 0] + 1) ** 2, case="poisson-1d-robin")
+
+
+def helmholtz_2d(k0: float = 4 * PI) -> PDE:
+    """−Δu − k₀²u = k₀² sin(k₀x) sin(k₀y) on (0, 1)², u = 0 (DeepXDE Helmholtz_Dirichlet_2d, n = 2)."""
+    def exact(x):
+        return torch.sin(k0 * x[:, 0]) * torch.sin(k0 * x[:, 1])
+
+    return PDE(Box.unit(2), lambda x, u: -u.laplacian() - k0**2 * u() - k0**2 * exact(x), [Dirichlet(0.0)],
+               exact=exact, case="helmholtz-2d", params={"k0": k0})
+
+
+def _diffusion_source(x: Tensor) -> Tensor:
+    """−e^{−t}(sin πx − π² sin πx)."""
+    return -torch.exp(-x[:, 1]) * (torch.sin(PI * x[:, 0]) - PI**2 * torch.sin(PI * x[:, 0]))
+
+
+def _diffusion_exact(x: Tensor) -> Tensor:
+    return torch.exp(-x[:, 1]) * torch.sin(PI * x[:, 0])
+
+
+def diffusion_1d() -> PDE:
+    """u_t = u_xx − e^{−t}(sin πx − π² sin πx) on [−1, 1] × [0, 1] (DeepXDE diffusion_1d)."""
+    return PDE(Interval(-1, 1), lambda x, u: u.dt() - u.dxx(0) - _diffusion_source(x),
+               [Dirichlet(0.0), Initial(lambda x: torch.sin(PI * x[:, 0]))], time=(0, 1),
+               exact=_diffusion_exact, case="diffusion-1d")
+
+
+def wave_1d(c: float = 2.0) -> PDE:
+    """u_tt = c²u_xx on [0, 1] × [0, 1], c = 2 (DeepXDE wave_1d)."""
+    def exact(x):
+        s, t = x[:, 0], x[:, 1]
+        return torch.sin(PI * s) * torch.cos(c * PI * t) + 0.5 * torch.sin(4 * PI * s) * torch.cos(4 * c * PI * t)
+
+    return PDE(Interval(0, 1), lambda x, u: u.dtt() - c**2 * u.dxx(0),
+               [Dirichlet(0.0), Initial(exact), InitialVelocity(0.0)], time=(0, 1),
+               exact=exact, case="wave-1d", params={"c": c})
+
+
+def kovasznay(Re: float = 20.0) -> PDE:
+    """Steady incompressible Navier–Stokes with Kovasznay's exact solution (Kovasznay 1948; DeepXDE
+    Kovasznay_flow): outputs (u, v, p)."""
+    nu = 1.0 / Re
+    lam = 1 / (2 * nu) - math.sqrt(1 / (4 * nu**2) + 4 * PI**2)
+
+    def exact(x):
+        e = torch.exp(lam * x[:, 0])
+        return torch.stack([1 - e * torch.cos(2 * PI * x[:, 1]), lam / (2 * PI) * e * torch.sin(2 * PI * x[:, 1]),
+                            0.5 * (1 - e * e)], dim=1)
+
+    def navier_stokes(x, q):
+        u, v, p = q
+        return [u() * u.dx(0) + v() * u.dx(1) + p.dx(0) - nu * u.laplacian(),
+                u() * v.dx(0) + v() * v.dx(1) + p.dx(1) - nu * v.laplacian(),
+                q.div()]
+
+    return PDE(Box([-0.5, -0.5], [1.0, 1.5]), navier_stokes,
+               [Dirichlet(lambda x: exact(x)[:, 0], component="u"), Dirichlet(lambda x: exact(x)[:, 1], component="v"),
+                Dirichlet(lambda x: exact(x)[:, 2], component="p", on="right")],
+               outputs=("u", "v", "p"), exact=exact, case="kovasznay", params={"Re": Re})
+
+
+def diffusion_inverse(C0: float = 2.0) -> PDE:
+    """``diffusion-1d`` with an unknown diffusivity C (true value 1, start ``C0``), observed at 10 points at t = 1
+    (DeepXDE diffusion_1d_inverse)."""
+    xs = torch.linspace(-1, 1, 10, dtype=torch.float64)
+    obs = torch.stack([xs, torch.ones_like(xs)], dim=1)
+    return PDE(Interval(-1, 1), lambda x, u, k: u.dt() - k["C"] * u.dxx(0) - _diffusion_source(x),
+               [Dirichlet(0.0), Initial(lambda x: torch.sin(PI * x[:, 0])), Data(obs, _diffusion_exact(obs))],
+               time=(0, 1), unknowns={"C": C0}, exact=_diffusion_exact, exact_unknowns={"C": 1.0},
+               case="diffusion-inverse", params={"C0": C0})
+
+
+def cases() -> list:
+    """The registry entries (``dlpde.problems.registry._all_cases``)."""
+    from dlpde.problems.registry import Case
+
+    both = ("pinn", "dgm")
+    f64 = dict(dtype="float64")
+    return [
+        Case("poisson-1d-neumann", poisson_1d_neumann, both, "u'' = 2 on [−1,1], u(−1) = 0, u'(1) = 4 (DeepXDE)",
+             defaults=dict(steps=2000, batch=64, boundary_batch=16, width=20, depth=3, lr=1e-3, lbfgs_steps=500,
+                           **f64)),
+        Case("poisson-1d-robin", poisson_1d_robin, both, "u'' = 2 on [−1,1], u(−1) = 0, u'(1) = u(1) (DeepXDE)",
+             defaults=dict(steps=2000, batch=64, boundary_batch=16, width=20, depth=3, lr=1e-3, lbfgs_steps=500,
+                           **f64)),
+        Case("helmholtz-2d", helmholtz_2d, both, "−Δu − k₀²u = k₀² sin(k₀x)sin(k₀y) on (0,1)², k₀ = 4π (DeepXDE)",
+             defaults=dict(steps=3000, batch=2000, boundary_batch=400, width=64, depth=3, activation="sin", lr=2e-3,
+                           boundary_weight=100.0, lbfgs_steps=1000)),
+        Case("diffusion-1d", diffusion_1d, both, "u_t = u_xx + source on [−1,1]×[0,1] (DeepXDE)",
+             defaults=dict(steps=2000, batch=2000, boundary_batch=200, width=32, depth=3, lr=2e-3,
+                           boundary_weight=10.0, lbfgs_steps=1000)),
+        Case("wave-1d", wave_1d, both, "u_tt = 4u_xx on [0,1]×[0,1] (DeepXDE)",
+             defaults=dict(steps=4000, batch=2000, boundary_batch=400, width=64, depth=4, activation="sin", lr=2e-3,
+                           boundary_weight=100.0, lbfgs_steps=2000)),
+        Case("kovasznay", kovasznay, both, "steady Navier–Stokes, Re = 20, Kovasznay's exact flow (DeepXDE)",
+             defaults=dict(steps=3000, batch=2000, boundary_batch=400, width=50, depth=4, lr=2e-3,
+                           boundary_weight=10.0, lbfgs_steps=1500)),
+        Case("diffusion-inverse", diffusion_inverse, both, "diffusion-1d with unknown C from 10 observations (DeepXDE)",
+             defaults=dict(steps=3000, batch=2000, boundary_batch=200, width=32, depth=3, lr=2e-3,
+                           boundary_weight=10.0, lbfgs_steps=1000)),
+    ]

@@ -1,0 +1,169 @@
+"""User PDEs (dlpde.PDE) and the DeepXDE example cases: exact solutions satisfy their own residuals and
+conditions in float64; training recovers them; bad input gets a ValueError naming the thing."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import dlpde
+from dlpde import PDE, BoundaryResidual, Data, Dirichlet, Initial, InitialVelocity, Neumann, Periodic, Robin
+from dlpde.fields import FieldEvaluator, accessor
+from dlpde.geometry import Ball, Box, Interval
+from dlpde.problems import make
+
+DEEPXDE_CASES = ["poisson-1d-neumann", "poisson-1d-robin", "helmholtz-2d", "diffusion-1d", "wave-1d", "kovasznay",
+                 "diffusion-inverse"]
+
+
+class ExactSystem(nn.Module):
+    """A PDE's exact solution as a network with all its outputs (checked by autograd)."""
+
+    def __init__(self, problem):
+        super().__init__()
+        self.problem = problem
+
+    def forward(self, x):
+        return self.problem.exact_components(x)
+
+
+def terms_at_exact(p, n=400):
+    """Every residual and condition error of ``p`` with its exact solution, as max |·|."""
+    g = torch.Generator().manual_seed(0)
+    net = ExactSystem(p)
+    x = p.interior_points(n, generator=g, dtype=torch.float64)
+    u = accessor(FieldEvaluator(net, x, space_dims=p.dim, time_dependent=p.time_dependent), p.output_names)
+    k = {name: torch.tensor(v, dtype=torch.float64) for name, v in p.exact_unknowns.items()}
+    out = {name: float(r.detach().abs().max()) for name, r in p.residuals(x, u, k).items()}
+    for c in p.conditions():
+        xb = c.sample(64, generator=g, dtype=torch.float64)
+        uc = accessor(FieldEvaluator(net, xb, space_dims=p.dim, time_dependent=p.time_dependent), p.output_names)
+        field = uc[c.component] if len(p.output_names) > 1 else uc
+        out[c.name] = float(c.error(xb, field, c.data(xb)).detach().abs().max())
+    return out
+
+
+@pytest.mark.parametrize("case", DEEPXDE_CASES)
+def test_exact_solution_satisfies_residual_and_conditions(case):
+    p = make(case)
+    terms = terms_at_exact(p)
+    assert terms and max(terms.values()) < 1e-9, terms
+
+
+def test_a_wrong_exact_solution_is_caught():
+    """The check above can fail: a wrong coefficient in the residual leaves a residual of order one."""
+    p = make("diffusion-1d")
+    source = p.residuals  # the right source term, through a PDE that scales u_xx by 1.1 instead of 1
+    wrong = PDE(Interval(-1, 1), lambda x, u: u.dt() - 1.1 * u.dxx(0) + torch.exp(-x[:, 1]) * (
+        torch.sin(math.pi * x[:, 0]) - math.pi**2 * torch.sin(math.pi * x[:, 0])), [Dirichlet(0.0)], time=(0, 1),
+        exact=p.exact)
+    assert source is not None and terms_at_exact(wrong)["pde"] > 0.1
+
+
+def test_named_cases_are_registered_with_pinn_and_dgm():
+    for case in DEEPXDE_CASES:
+        assert set(dlpde.problems.CASES[case].solvers) >= {"pinn", "dgm"}
+
+
+def test_neumann_1d_trains_and_fails_without_its_neumann_term():
+    """u'' = 2, u(−1) = 0, u'(1) = 4: a short float64 PINN run gets (x+1)²; weighting the Neumann term out gives a
+    different (wrong) solution, so the bound tests the condition."""
+    kw = dict(steps=600, batch=32, boundary_batch=8, width=16, depth=2, lr=5e-3, lbfgs_steps=100, dtype="float64",
+              progress=False, seed=0, eval_points=500)
+    good = dlpde.solve("poisson-1d-neumann", "pinn", **kw)
+    assert good.metrics["rel_l2_error"] < 1e-3
+    p = PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2.0,
+            [Dirichlet(0.0, on="left"), Neumann(4.0, on="right", weight=0.0)], exact=lambda x: (x[:, 0] + 1) ** 2)
+    assert dlpde.solve(p, "pinn", **kw).metrics["rel_l2_error"] > 1e-2
+
+
+def test_robin_and_periodic_and_velocity_conditions_hold_for_their_solutions():
+    # u = e^x on [0, 1]: ∂u/∂n + αu at x = 1 is e + αe; at x = 0 it is −1 + α
+    p = PDE(Interval(0, 1), lambda x, u: u.dxx(0) - u(), [Robin(2.0, 3 * math.e, on="right"),
+                                                          Robin(2.0, 1.0, on="left")],
+            exact=lambda x: torch.exp(x[:, 0]))
+    assert max(terms_at_exact(p).values()) < 1e-12
+    # periodic in x, with its derivative
+    q = PDE(Box([0, 0], [2 * math.pi, 1]), lambda x, u: u.laplacian() + u(),
+            [Periodic(axis=0, derivative=True), Dirichlet(lambda x: torch.sin(x[:, 0]), on="bottom")],
+            exact=lambda x: torch.sin(x[:, 0]))
+    assert max(terms_at_exact(q).values()) < 1e-12
+    broken = PDE(Box([0, 0], [6.0, 1]), lambda x, u: u.laplacian() + u(), [Periodic(axis=0)],
+                 exact=lambda x: torch.sin(x[:, 0]))
+    assert terms_at_exact(broken)["periodic"] > 0.1
+    # initial velocity of u = sin(x) sin(t) is sin(x)
+    w = PDE(Interval(0, math.pi), lambda x, u: u.dtt() - u.dxx(0),
+            [Initial(0.0), InitialVelocity(lambda x: torch.sin(x[:, 0])), Dirichlet(0.0)], time=(0, 1),
+            exact=lambda x: torch.sin(x[:, 0]) * torch.sin(x[:, 1]))
+    assert max(terms_at_exact(w).values()) < 1e-12
+
+
+def test_condition_places():
+    p = PDE(Box([0, 0], [2, 1]), lambda x, u: u.laplacian(),
+            [Dirichlet(1.0, on="top"), Dirichlet(0.0, on=lambda x: x[:, 0] < 1e-9), Neumann(0.0, on="x0+")])
+    g = torch.Generator().manual_seed(0)
+    top, left, right = (c.sample(50, generator=g, dtype=torch.float64) for c in p.conditions())
+    assert torch.all(top[:, 1] == 1) and torch.all(left[:, 0] == 0) and torch.all(right[:, 0] == 2)
+    assert [c.name for c in p.conditions()] == ["dirichlet_top", "dirichlet", "neumann_x0hi"]
+    normals = p.conditions()[2].data(right)[:, 1:]
+    assert torch.allclose(normals, torch.tensor([1.0, 0.0], dtype=torch.float64).expand(50, 2))
+    ball = PDE(Ball([0.0, 0.0]), lambda x, u: u.laplacian(), [Neumann(1.0, on=lambda x: x[:, 1] > 0)])
+    pts = ball.conditions()[0].sample(100, generator=g, dtype=torch.float64)
+    assert torch.all(pts[:, 1] > 0) and torch.allclose(pts.norm(dim=1), torch.ones(100, dtype=torch.float64))
+
+
+def test_unknown_coefficient_is_trained_logged_and_saved(tmp_path):
+    sol = dlpde.solve("diffusion-inverse", "pinn", steps=300, batch=256, boundary_batch=64, width=16, depth=2,
+                      lbfgs_steps=0, lr=1e-2, log_every=50, progress=False, eval_points=500)
+    C = sol.unknowns["C"]
+    assert abs(C - 2.0) > 0.05  # it moved from its start
+    logged = [row["C"] for row in sol.history.rows if "C" in row]
+    assert len(logged) >= 5 and logged[0] != logged[-1]
+    assert f"C={C:.6g}" in sol.summary()
+    path = sol.save(tmp_path / "inv.h5")
+    back = dlpde.load(path)
+    assert back.unknowns == {"C": C}
+    import h5py
+    with h5py.File(path) as f:
+        assert f.attrs["unknown_C"] == C
+
+
+def test_system_reports_component_errors():
+    sol = dlpde.solve("kovasznay", "pinn", steps=20, batch=64, boundary_batch=32, width=8, depth=2, lbfgs_steps=0,
+                      progress=False, eval_points=300)
+    for name in ("u", "v", "p"):
+        assert f"rel_l2_error_{name}" in sol.metrics
+    assert sol(torch.zeros(3, 2, dtype=torch.float64)).shape == (3, 3)
+
+
+def test_bad_input_is_a_value_error_naming_the_thing():
+    box = Box.unit(2)
+    with pytest.raises(ValueError, match="initial condition needs a time interval|needs a time interval"):
+        PDE(box, lambda x, u: u.laplacian(), [Initial(0.0)])
+    with pytest.raises(ValueError, match="component 3"):
+        PDE(box, lambda x, u: u.laplacian(), [Dirichlet(0.0, component=3)])
+    with pytest.raises(ValueError, match="unknown face"):
+        PDE(box, lambda x, u: u.laplacian(), [Dirichlet(0.0, on="north")])
+    with pytest.raises(ValueError, match="named faces"):
+        PDE(Ball([0.0, 0.0]), lambda x, u: u.laplacian(), [Dirichlet(0.0, on="left")])
+    with pytest.raises(ValueError, match="initial value of unknown 'C'"):
+        PDE(box, lambda x, u, k: u.laplacian(), [Dirichlet(0.0)], unknowns={"C": float("nan")})
+    with pytest.raises(ValueError, match="finite number or a function"):
+        Dirichlet("zero")
+    with pytest.raises(TypeError, match="dlpde condition"):
+        PDE(box, lambda x, u: u.laplacian(), [lambda x: 0])
+    kw = dict(steps=2, batch=16, boundary_batch=8, width=4, depth=1, progress=False)
+    p = PDE(box, lambda x, u: u.laplacian()[:, None, None], [Dirichlet(0.0)])
+    with pytest.raises(ValueError, match="one value per point"):
+        dlpde.solve(p, "pinn", **kw)
+    p = PDE(box, lambda x, u: u.dx(2), [Dirichlet(0.0)])
+    with pytest.raises(ValueError, match="coordinate 2 does not exist"):
+        dlpde.solve(p, "pinn", **kw)
+    p = PDE(box, lambda x, u: u.laplacian(), [Dirichlet(lambda x: x)])
+    with pytest.raises(ValueError, match="one value per point"):
+        dlpde.solve(p, "pinn", **kw)
+    p = PDE(box, lambda x, u: u.laplacian(), [BoundaryResidual(lambda x, u, n: u()[:, None].expand(-1, 2))])
+    with pytest.raises(ValueError, match="one error per point"):
+        dlpde.solve(p, "pinn", **kw)
+    with pytest.raises(ValueError, match="center must be"):
+        Ball(2)
