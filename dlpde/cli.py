@@ -165,8 +165,9 @@ def cmd_solve(args) -> int:
         plot_solution(sol, args.plot)
     err = sol.metrics.get("rel_l2_error")
     err_s = f"{err:.3e}" if err is not None else "n/a"
+    coefs = "".join(f" {k}={v:.6g}" for k, v in sol.unknowns.items())  # trained coefficients
     print(f"{args.case} solver={args.solver} dim={problem.dim} steps={sol.steps_done} "
-          f"seconds={sol.wall_time_s:.1f} rel_l2={err_s} status={sol.status} out={out}"
+          f"seconds={sol.wall_time_s:.1f} rel_l2={err_s}{coefs} status={sol.status} out={out}"
           + (f" plot={args.plot}" if args.plot else ""))
     if sol.status != "ok":
         print(f"dlpde: training failed: {sol.message}; the history so far is in {out}", file=sys.stderr)

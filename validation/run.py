@@ -52,6 +52,8 @@ def run_one(run: Run, out: Path, quick: bool) -> dict:
         "train_seconds": round(sol.wall_time_s, 1), "total_seconds": round(total, 1), "metric": run.metric,
         "error": error, "target": run.target, "status": sol.status, "reference": reference, "note": run.note,
         "figure": str(Path(figure).relative_to(out)), "quick": quick,
+        "checks": {m: [{**sol.metrics, **sol.extra}.get(m, math.nan), t] for m, t in run.checks.items()},
+        "unknowns": sol.unknowns,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                    f"torch {torch.__version__}",
         "command": f"python validation/run.py --only {run.key}",
@@ -83,6 +85,9 @@ def write_report(out: Path) -> Path:
         status = "" if r["status"] == "ok" else f" ({r['status']})"
         lines.append(f"| {r['case']} | {r['solver']} | {r['dim']} | {r['steps']} | {r['train_seconds']} | "
                      f"{err_s}{status} | {r['metric']} | {t} | {r['reference']} | [png]({r['figure']}) |")
+        for metric, (value, target) in r.get("checks", {}).items():  # further numbers of the same run
+            ok = " ✓" if value <= target else " ✗"
+            lines.append(f"| ″ | ″ | ″ | ″ | ″ | {value:.2e} | {metric} | {target:g}{ok} | ″ | |")
         machines.add(r["machine"])
     lines += ["", "Machines: " + "; ".join(sorted(machines)) if machines else "", ""]
     notes = [r for r in results if r.get("note")]
