@@ -7,12 +7,12 @@ import logging
 __version__ = "0.1.0"
 
 from dlpde import geometry, problems  # noqa: E402
-from dlpde.problems import (PDE, BoundaryResidual, Data, Dirichlet, Initial, InitialVelocity,  # noqa: E402
-                            Neumann, Periodic, Robin)
+from dlpde.problems import (PDE, BoundaryResidual, Data, Dirichlet, Elliptic, Initial,  # noqa: E402
+                            InitialVelocity, Neumann, Periodic, Robin)
 from dlpde.api import load, solve  # noqa: E402
 from dlpde.solution import Solution  # noqa: E402
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["solve", "load", "problems", "geometry", "Solution", "PDE", "Dirichlet", "Neumann", "Robin", "Periodic",
+__all__ = ["solve", "load", "problems", "geometry", "Solution", "PDE", "Elliptic", "Dirichlet", "Neumann", "Robin", "Periodic",
            "Initial", "InitialVelocity", "Data", "BoundaryResidual", "__version__"]
