@@ -174,6 +174,55 @@ class PDE(Problem):
         raise ValueError(f"{self.case} is a PDE problem: its residual is evaluated through the derivative accessor "
                          "(the PINN and DGM solvers)")
 
+    def hard_constraint_data(self):
+        """(φ, g, enforced condition names, components) for the option ``hard_constraint=True``
+        (``dlpde.nn.constraints``): u_c = g_c + φ·N_c for every output c that has a Dirichlet condition on the whole
+        boundary (φ the domain's distance-like function); for a time-dependent problem, the outputs with an
+        initial value: u = u₀ + (t − t₀)·N, or u = u₀ + φ(x)(t − t₀)·N when the same output also has zero
+        Dirichlet data on the whole boundary and u₀ vanishes there (both then hold exactly)."""
+        from dlpde.nn.constraints import distance_function
+        from dlpde.problems.conditions import Dirichlet, Initial, InitialVelocity, _values
+
+        whole = {c.component: c for c in self._conditions if isinstance(c, Dirichlet) and c.on is None}
+        if not self.time_dependent:
+            if not whole:
+                raise ValueError(f"{self.case}: hard_constraint=True needs a Dirichlet condition on the whole "
+                                 "boundary (no on=)")
+            comps = sorted(whole)
+            phi_x = distance_function(self.space)
+
+            def g(x):
+                return torch.stack([_values("dirichlet value", whole[c].value, x) for c in comps], dim=1)
+            return (lambda x: phi_x(x)), g, tuple(whole[c].name for c in comps), comps
+        initial = {c.component: c for c in self._conditions if type(c) is Initial}
+        if not initial:
+            raise ValueError(f"{self.case}: hard_constraint=True on a time-dependent problem needs an Initial "
+                             "condition")
+        if any(isinstance(c, InitialVelocity) for c in self._conditions):
+            raise ValueError(f"{self.case}: hard_constraint=True does not take an InitialVelocity condition; "
+                             "leave it off")
+        comps = sorted(initial)
+        t0 = self.domain.t0
+        gen = torch.Generator().manual_seed(0)
+        both = []
+        for c in comps:
+            if c not in whole or callable(whole[c].value) or whole[c].value != 0.0:
+                continue
+            xb = self.domain.sample_boundary(256, generator=gen, dtype=torch.float64)
+            if float(_values("initial value", initial[c].value, xb).abs().max()) < 1e-10:
+                both.append(c)
+        phi_x = distance_function(self.space) if both and len(both) == len(comps) else None
+        names = tuple(initial[c].name for c in comps) + (tuple(whole[c].name for c in both) if phi_x else ())
+
+        def phi(x):
+            dt = x[:, -1] - t0
+            return dt * phi_x(x[:, :-1]) if phi_x is not None else dt
+
+        def g(x):  # u₀ at (x, t₀), whatever t is: constant in time
+            x0 = torch.cat([x[:, :-1], torch.full_like(x[:, -1:], t0)], dim=1)
+            return torch.stack([_values("initial value", initial[c].value, x0) for c in comps], dim=1)
+        return phi, g, names, comps
+
     # -- references -----------------------------------------------------------------------------------
     @property
     def has_exact(self) -> bool:
