@@ -53,13 +53,23 @@ def grid_fields(solution, n: int) -> tuple[np.ndarray, list, dict[str, np.ndarra
     points, cells = structured_grid(lo, hi, n)
     x = torch.as_tensor(points)
     inside = problem.domain.contains(x).numpy()
-    u = solution(x).double().cpu().numpy()
+    names = getattr(problem, "output_names", ("u",))
+    u = solution(x).double().cpu().numpy().reshape(len(points), len(names))
     u[~inside] = np.nan
-    data = {"u": u}
+    exact = None
     if problem.has_exact:
-        exact = problem.exact(x).double().numpy()
+        exact = (problem.exact_components(x) if len(names) > 1 else problem.exact(x)[:, None]).double().numpy()
         exact[~inside] = np.nan
-        data.update(u_exact=exact, error=u - exact)
+    if len(names) == 1:
+        data = {"u": u[:, 0]}
+        if exact is not None:
+            data.update(u_exact=exact[:, 0], error=u[:, 0] - exact[:, 0])
+        return points, cells, data
+    data = {}  # a system: one field per output (u, v, p, ...), with its exact values and error
+    for i, name in enumerate(names):
+        data[name] = u[:, i]
+        if exact is not None:
+            data.update({f"{name}_exact": exact[:, i], f"error_{name}": u[:, i] - exact[:, i]})
     return points, cells, data
 
 
