@@ -16,12 +16,12 @@ from dlpde.nn import DGMNet
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
-from dlpde.solvers.pinn import PINN, scaled_network, strong_form_objective
+from dlpde.solvers.pinn import PINN, scale_first_layer, scaled_network, strong_form_objective
 
 
 class DGM(Solver):
     name = "dgm"
-    options = ("compile",)
+    options = ("compile", "hard_constraint", "first_layer_scale")
     description = "Deep Galerkin: gated DGM network, residual on fresh samples every step (Sirignano & " \
                   "Spiliopoulos 2018)"
 
@@ -29,8 +29,8 @@ class DGM(Solver):
         return PINN().refusal(problem)
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return scaled_network(problem, s, lambda in_dim, **sc: DGMNet(in_dim, getattr(problem, "n_outputs", 1), width=s.width, layers=s.depth,
-                                                                       activation=s.activation, **sc))
+        return scale_first_layer(scaled_network(problem, s, lambda in_dim, **sc: DGMNet(
+            in_dim, getattr(problem, "n_outputs", 1), width=s.width, layers=s.depth, activation=s.activation, **sc)), s)
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         if s.resample_every != 1:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dlpde.fields import FieldEvaluator, accessor
+from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
 from dlpde.solvers.pinn import CollocationSamples
@@ -28,11 +29,7 @@ class PDEObjective(CollocationSamples):
             raise ValueError("compile=True is not available for PDE problems yet; leave it off")
         self.problem, self.model, self.s = problem, model, s
         self.gen = s.generator()
-        try:
-            from dlpde.nn.constraints import active_conditions
-            self.conditions = active_conditions(problem, model)
-        except ImportError:  # pragma: no cover - hard constraints not installed
-            self.conditions = problem.conditions()
+        self.conditions = active_conditions(problem, model)  # those a hard constraint does not satisfy already
         self.x: Tensor | None = None
         self.cond_points: list[tuple[Tensor, Tensor]] = []
         self.unknowns = nn.ParameterDict({

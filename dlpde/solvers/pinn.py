@@ -9,6 +9,7 @@ pay the compilation). It is tested equal to the eager loss.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -62,7 +63,8 @@ class StrongFormObjective(CollocationSamples):
     def __init__(self, problem: Problem, model: nn.Module, s: SolveSettings):
         self.problem, self.model, self.s = problem, model, s
         self.gen = s.generator()
-        self.conditions = problem.conditions()
+        from dlpde.nn.constraints import active_conditions
+        self.conditions = active_conditions(problem, model)  # those a hard constraint does not already satisfy
         self.x = None
         self.cond_points: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._checked = False  # the problem's data are checked once, at the first loss (one host sync)
@@ -148,20 +150,34 @@ def scaling(problem: Problem, s: SolveSettings) -> dict:
 def scaled_network(problem: Problem, s: SolveSettings, make: Callable[..., nn.Module]) -> nn.Module:
     """``make(in_dim, **scaling)`` → a scalar network for ``problem``, with the input/output scaling of
     :func:`scaling`. Where the problem names known corner singularities (``singular_features()``, e.g. the slit's
-    r^½ sin(ψ/2)), they become extra inputs (``dlpde.nn.features.SingularFeatures``, already scaled to [−1, 1])."""
+    r^½ sin(ψ/2)), they become extra inputs (``dlpde.nn.features.SingularFeatures``, already scaled to [−1, 1]).
+
+    Solver option ``hard_constraint=True``: the network N becomes u = g + φ·N, which satisfies the problem's
+    Dirichlet data exactly (``dlpde.nn.constraints.constrained_network``; ValueError for a problem without such a
+    condition). g already carries the level of the data, so N's output shift is 0; its scale is still the data's."""
     sc = scaling(problem, s)
+    hard = s.options.get("hard_constraint", False)
+    if not isinstance(hard, bool):
+        raise ValueError(f"hard_constraint must be True or False, got {hard!r}")
+    if hard:
+        sc["output_shift"] = 0.0
     corners = getattr(problem, "singular_features", lambda: None)()
     if not corners:
-        return make(problem.input_dim, **sc)
-    from dlpde.nn.features import SingularFeatures
-    sc.update(input_shift=list(sc["input_shift"]) + [0.0] * len(corners),
-              input_scale=list(sc["input_scale"]) + [1.0] * len(corners))
-    return SingularFeatures(make(problem.input_dim + len(corners), **sc), corners)
+        net = make(problem.input_dim, **sc)
+    else:
+        from dlpde.nn.features import SingularFeatures
+        sc.update(input_shift=list(sc["input_shift"]) + [0.0] * len(corners),
+                  input_scale=list(sc["input_scale"]) + [1.0] * len(corners))
+        net = SingularFeatures(make(problem.input_dim + len(corners), **sc), corners)
+    if not hard:
+        return net
+    from dlpde.nn.constraints import constrained_network
+    return constrained_network(problem, net)
 
 
 class PINN(Solver):
     name = "pinn"
-    options = ("compile",)
+    options = ("compile", "hard_constraint", "first_layer_scale")
     description = "physics-informed network: strong-form residual at collocation points (Raissi et al. 2019)"
 
     def refusal(self, problem: Problem) -> str:
@@ -172,11 +188,26 @@ class PINN(Solver):
         return ""
 
     def build_model(self, problem: Problem, s: SolveSettings) -> nn.Module:
-        return scaled_network(problem, s, lambda in_dim, **sc: MLP(
-            in_dim, getattr(problem, "n_outputs", 1), width=s.width, depth=s.depth, activation=s.activation, **sc))
+        return scale_first_layer(scaled_network(problem, s, lambda in_dim, **sc: MLP(
+            in_dim, getattr(problem, "n_outputs", 1), width=s.width, depth=s.depth, activation=s.activation, **sc)), s)
 
     def objective(self, problem: Problem, model: nn.Module, s: SolveSettings):
         return strong_form_objective(problem, model, s)
+
+
+def scale_first_layer(model: nn.Module, s: SolveSettings) -> nn.Module:
+    """Solver option ``first_layer_scale`` (default 1): multiply the initial weights of the network's first linear
+    layer by this factor. With ``activation="sin"`` this is SIREN's ω₀ (Sitzmann et al., NeurIPS 2020): the first
+    layer's features then start with frequencies of order ω₀ on the [−1, 1]-scaled inputs instead of ~0.2, which
+    an oscillatory solution (Helmholtz, waves) needs — a small-weight start learns them only very slowly."""
+    factor = s.options.get("first_layer_scale", 1.0)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"first_layer_scale must be a positive number, got {factor!r}")
+    if factor != 1.0:
+        first = next(m for m in model.modules() if isinstance(m, nn.Linear))
+        with torch.no_grad():
+            first.weight.mul_(float(factor))
+    return model
 
 
 def strong_form_objective(problem: Problem, model: nn.Module, s: SolveSettings):
