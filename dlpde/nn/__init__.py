@@ -17,6 +17,9 @@ NETWORKS: dict[str, type[nn.Module]] = {"MLP": MLP, "ResNet": ResNet, "DGMNet": 
 from dlpde.nn.features import SingularFeatures  # noqa: E402  (corner singularities as inputs; uses build_network)
 
 NETWORKS["SingularFeatures"] = SingularFeatures
+from dlpde.nn.constraints import HardConstraint  # noqa: E402  (u = g + φN: exact Dirichlet data; uses build_network)
+
+NETWORKS["HardConstraint"] = HardConstraint
 
 
 def build_network(config: dict) -> nn.Module:

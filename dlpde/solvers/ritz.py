@@ -19,6 +19,9 @@ interior points (boundary points scaled alike). Its minimiser is off by that qua
 must be large (tens of thousands of Sobol points in 2-D: measured on ``poisson-slit``, see the case defaults).
 The network is the residual network of the paper (``dlpde.nn.ResNet``; ``depth`` = number of residual blocks, two
 layers each), with the input/output scaling PINN uses (``pinn.scaled_network``).
+
+Option ``hard_constraint=True`` trains u = g + φ·N instead (``dlpde.nn.constraints``): u = g holds exactly on ∂Ω, the
+penalty term of that condition leaves the loss (``active_conditions``) and with it the Robin bias and the choice of β.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import torch
 from torch import nn
 
 from dlpde.nn import ResNet
+from dlpde.nn.constraints import active_conditions
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
@@ -76,7 +80,7 @@ class EnergyObjective(CollocationSamples):
     def __init__(self, problem: Problem, model: nn.Module, s: SolveSettings):
         self.problem, self.model, self.s = problem, model, s
         self.gen = s.generator()
-        self.conditions = problem.conditions()
+        self.conditions = active_conditions(problem, model)  # minus those a hard constraint satisfies exactly
         self.volume = float(problem.domain.volume)
         self.boundary_measure = float(problem.domain.boundary_measure)
         self.x: Tensor | None = None
@@ -119,7 +123,7 @@ class EnergyObjective(CollocationSamples):
 class DeepRitz(Solver):
     name = "ritz"
     description = "Deep Ritz: minimise the Monte Carlo energy with a boundary penalty (E & Yu 2018)"
-    options = ("input_map", "penalty_warmup", "lbfgs_batch")
+    options = ("input_map", "penalty_warmup", "lbfgs_batch", "hard_constraint")
 
     def refusal(self, problem: Problem) -> str:
         if problem.time_dependent:
