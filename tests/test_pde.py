@@ -190,3 +190,22 @@ def test_hard_constraint_holds_the_conditions_exactly_and_keeps_the_jet_exact():
         assert torch.allclose(a, b, atol=1e-10)
     with pytest.raises(ValueError, match="whole boundary"):
         dlpde.solve("poisson-1d-neumann", "pinn", steps=2, hard_constraint=True, progress=False)
+
+
+def test_hard_constraint_with_initial_velocity_holds_u0_v0_and_the_boundary():
+    """wave-1d: u = u₀ + t·v₀ + t²φ(x)N satisfies u(x, 0), u_t(x, 0) and the zero boundary data exactly."""
+    from dlpde.nn.constraints import active_conditions
+    sol = dlpde.solve("wave-1d", "pinn", steps=3, batch=32, boundary_batch=16, width=8, depth=2,
+                      lbfgs_steps=0, hard_constraint=True, progress=False, eval_points=200, dtype="float64")
+    p, net = sol.problem, sol.model
+    assert set(net.enforces) == {c.name for c in p.conditions()} and active_conditions(p, net) == []
+    g = torch.Generator().manual_seed(1)
+    for c in p.conditions():
+        xb = c.sample(100, generator=g, dtype=torch.float64)
+        ev = FieldEvaluator(net, xb, space_dims=1, time_dependent=True, method="autograd")
+        assert float(c.error(xb, accessor(ev, ("u",)), c.data(xb)).detach().abs().max()) < 1e-12, c.name
+    half = PDE(Interval(0, 1), lambda x, u: u.dtt() - u.dxx(0), [Initial(0.0, component="a"), Initial(0.0, component="b"),
+                InitialVelocity(0.0, component="a")],
+               time=(0, 1), outputs=("a", "b"))
+    with pytest.raises(ValueError, match="InitialVelocity"):
+        half.hard_constraint_data()

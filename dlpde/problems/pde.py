@@ -179,7 +179,8 @@ class PDE(Problem):
         (``dlpde.nn.constraints``): u_c = g_c + φ·N_c for every output c that has a Dirichlet condition on the whole
         boundary (φ the domain's distance-like function); for a time-dependent problem, the outputs with an
         initial value: u = u₀ + (t − t₀)·N, or u = u₀ + φ(x)(t − t₀)·N when the same output also has zero
-        Dirichlet data on the whole boundary and u₀ vanishes there (both then hold exactly)."""
+        Dirichlet data on the whole boundary and u₀ vanishes there (both then hold exactly); with an initial
+        velocity v₀ as well, u = u₀ + (t − t₀)v₀ + (t − t₀)²·N (times φ(x) likewise)."""
         from dlpde.nn.constraints import distance_function
         from dlpde.problems.conditions import Dirichlet, Initial, InitialVelocity, _values
 
@@ -198,10 +199,13 @@ class PDE(Problem):
         if not initial:
             raise ValueError(f"{self.case}: hard_constraint=True on a time-dependent problem needs an Initial "
                              "condition")
-        if any(isinstance(c, InitialVelocity) for c in self._conditions):
-            raise ValueError(f"{self.case}: hard_constraint=True does not take an InitialVelocity condition; "
-                             "leave it off")
         comps = sorted(initial)
+        velocity = {c.component: c for c in self._conditions if isinstance(c, InitialVelocity)}
+        if velocity and set(velocity) != set(comps):
+            raise ValueError(f"{self.case}: hard_constraint=True needs an InitialVelocity condition on every output "
+                             f"with an Initial value or on none (Initial on {comps}, InitialVelocity on "
+                             f"{sorted(velocity)}); pass hard_constraint=False")
+        order = 2 if velocity else 1  # u = u0 + (t − t0)·v0 + (t − t0)²·N keeps u_t(t0) = v0 as well
         t0 = self.domain.t0
         gen = torch.Generator().manual_seed(0)
         both = []
@@ -209,18 +213,24 @@ class PDE(Problem):
             if c not in whole or callable(whole[c].value) or whole[c].value != 0.0:
                 continue
             xb = self.domain.sample_boundary(256, generator=gen, dtype=torch.float64)
-            if float(_values("initial value", initial[c].value, xb).abs().max()) < 1e-10:
+            data = [initial[c]] + ([velocity[c]] if velocity else [])
+            if all(float(_values("initial value", d.value, xb).abs().max()) < 1e-10 for d in data):
                 both.append(c)
         phi_x = distance_function(self.space) if both and len(both) == len(comps) else None
-        names = tuple(initial[c].name for c in comps) + (tuple(whole[c].name for c in both) if phi_x else ())
+        names = tuple(initial[c].name for c in comps) + tuple(velocity[c].name for c in comps if velocity)
+        names += tuple(whole[c].name for c in both) if phi_x else ()
 
         def phi(x):
-            dt = x[:, -1] - t0
+            dt = (x[:, -1] - t0) ** order
             return dt * phi_x(x[:, :-1]) if phi_x is not None else dt
 
-        def g(x):  # u₀ at (x, t₀), whatever t is: constant in time
+        def g(x):  # u₀ (+ (t − t₀)·v₀) with u₀, v₀ taken at (x, t₀)
             x0 = torch.cat([x[:, :-1], torch.full_like(x[:, -1:], t0)], dim=1)
-            return torch.stack([_values("initial value", initial[c].value, x0) for c in comps], dim=1)
+            out = torch.stack([_values("initial value", initial[c].value, x0) for c in comps], dim=1)
+            if velocity:
+                v0 = torch.stack([_values("initial velocity", velocity[c].value, x0) for c in comps], dim=1)
+                out = out + (x[:, -1:] - t0) * v0
+            return out
         return phi, g, names, comps
 
     # -- references -----------------------------------------------------------------------------------
