@@ -77,7 +77,7 @@ def box_distance(lo: Sequence[float] | Tensor, hi: Sequence[float] | Tensor, *, 
     hi_t = torch.as_tensor(hi, dtype=torch.float64).reshape(-1)
 
     def phi(x: Tensor) -> Tensor:
-        s = interval_factor(x, lo_t.to(x), hi_t.to(x))
+        s = interval_factor(x, lo_t.to(device=x.device, dtype=x.dtype), hi_t.to(device=x.device, dtype=x.dtype))
         if p is None:
             return s.prod(dim=1)
         if s.shape[1] == 1:
@@ -95,7 +95,7 @@ def ball_distance(center: Sequence[float] | Tensor, radius: float) -> Fn:
     r2 = float(radius) ** 2
 
     def phi(x: Tensor) -> Tensor:
-        v = x - c_t.to(x)
+        v = x - c_t.to(device=x.device, dtype=x.dtype)
         return 1 - (v * v).sum(dim=1) / r2
 
     return phi
@@ -190,13 +190,10 @@ def mesh_distance(domain: MeshDomain) -> Fn:
         area4 = 2 * torch.linalg.norm(torch.cross(coords[:, 1] - coords[:, 0], coords[:, 2] - coords[:, 0], dim=1),
                                       dim=1)  # 4 × the areas
         data = {"coords": coords, "area4": area4}
-    cache: dict = {}
-
     def on(x: Tensor) -> dict:
-        key = (x.device, x.dtype)
-        if key not in cache:
-            cache[key] = {k: v.to(x) for k, v in data.items()}
-        return cache[key]
+        # converted at every call, not cached: a copy made inside torch.func's jvp/vmap (a PINN's first jet pass)
+        # belongs to that transform's level and must not be reused outside it (functorch's "escaped" assert)
+        return {k: v.to(device=x.device, dtype=x.dtype) for k, v in data.items()}
 
     def phi(x: Tensor) -> Tensor:
         seg = on(x)
