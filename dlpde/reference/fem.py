@@ -284,6 +284,38 @@ class ConvergedFEM:
         return len(self.history) - 1
 
 
+def refine_until_converged(mesh: FEMesh, solve: Callable[[Any], FEMSolution], *, tol: float, max_refinements: int,
+                           max_dofs: int) -> tuple[FEMSolution, list[RefinementLevel], bool]:
+    """``solve(mesh)``, then ``solve`` on uniform refinements until two successive solutions differ by less than
+    ``tol`` in relative L2 norm (``FEMSolution.relative_difference``, on the finer mesh), for at most
+    ``max_refinements`` refinements and ``max_dofs`` unknowns. Returns the finest solution, one
+    ``RefinementLevel`` per level and whether it converged; without convergence a RuntimeWarning says what to change.
+    """
+    if not (tol > 0):
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if isinstance(max_refinements, bool) or not isinstance(max_refinements, int) or max_refinements < 0:
+        raise ValueError(f"max_refinements must be a non-negative integer, got {max_refinements!r}")
+    m = as_skfem_mesh(mesh)
+    grow = 2 ** m.p.shape[0]  # a uniform refinement multiplies the unknowns by about 2^d
+    start = time.perf_counter()
+    current = solve(m)
+    history = [RefinementLevel(current.h, current.n_dofs, math.nan, time.perf_counter() - start)]
+    change = math.inf
+    while change >= tol and len(history) <= max_refinements and current.n_dofs * grow <= max_dofs:
+        start = time.perf_counter()
+        finer = solve(current.mesh.refined())
+        change = finer.relative_difference(current)
+        history.append(RefinementLevel(finer.h, finer.n_dofs, change, time.perf_counter() - start))
+        current = finer
+    converged = change < tol
+    if not converged:
+        warnings.warn(f"the finite element solution did not converge to tol={tol:g}: the last relative change was "
+                      f"{change:.3g} after {len(history) - 1} refinements ({current.n_dofs} unknowns); increase "
+                      "max_refinements or max_dofs, start from a finer mesh, or use a larger tol",
+                      RuntimeWarning, stacklevel=3)
+    return current, history, converged
+
+
 def solve_until_converged(mesh: FEMesh, f: ScalarField, g: ScalarField | None = None, *, order: int = 2,
                           tol: float = 1e-4, max_refinements: int = 6, max_dofs: int = 2_000_000) -> ConvergedFEM:
     """Solve on ``mesh``, then refine uniformly until two successive solutions differ by less than ``tol`` in
@@ -298,26 +330,7 @@ def solve_until_converged(mesh: FEMesh, f: ScalarField, g: ScalarField | None = 
     unknowns and the L-shape needs 0.8 million; from ``slit_mesh(0.25, grading=3)`` and
     ``lshape_mesh(0.25, grading=2)`` three refinements (0.15 and 0.05 million unknowns) suffice.
     """
-    if not (tol > 0):
-        raise ValueError(f"tol must be positive, got {tol!r}")
-    if isinstance(max_refinements, bool) or not isinstance(max_refinements, int) or max_refinements < 0:
-        raise ValueError(f"max_refinements must be a non-negative integer, got {max_refinements!r}")
-    m = as_skfem_mesh(mesh)
-    grow = 2 ** m.p.shape[0]  # a uniform refinement multiplies the unknowns by about 2^d
-    start = time.perf_counter()
-    current = solve_poisson_fem(m, f, g, order=order)
-    history = [RefinementLevel(current.h, current.n_dofs, math.nan, time.perf_counter() - start)]
-    change = math.inf
-    while change >= tol and len(history) <= max_refinements and current.n_dofs * grow <= max_dofs:
-        start = time.perf_counter()
-        finer = solve_poisson_fem(current.mesh.refined(), f, g, order=order)
-        change = finer.relative_difference(current)
-        history.append(RefinementLevel(finer.h, finer.n_dofs, change, time.perf_counter() - start))
-        current = finer
-    converged = change < tol
-    if not converged:
-        warnings.warn(f"the finite element solution did not converge to tol={tol:g}: the last relative change was "
-                      f"{change:.3g} after {len(history) - 1} refinements ({current.n_dofs} unknowns); increase "
-                      "max_refinements or max_dofs, start from a finer mesh, or use a larger tol",
-                      RuntimeWarning, stacklevel=2)
+    current, history, converged = refine_until_converged(
+        mesh, lambda m: solve_poisson_fem(m, f, g, order=order), tol=tol, max_refinements=max_refinements,
+        max_dofs=max_dofs)
     return ConvergedFEM(current, history, converged, tol)

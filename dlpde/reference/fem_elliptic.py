@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Union
 
@@ -47,8 +45,8 @@ import numpy as np
 import skfem
 from skfem.helpers import dot, grad
 
-from dlpde.reference.fem import (FEMesh, FEMSolution, RefinementLevel, _element, _evaluate, _linear_solve,
-                                 as_skfem_mesh)
+from dlpde.reference.fem import (FEMesh, FEMSolution, _element, _evaluate, _linear_solve, as_skfem_mesh,
+                                 refine_until_converged)
 
 ScalarField = Union[Callable[[np.ndarray], np.ndarray], float]
 Predicate = Callable[[np.ndarray], np.ndarray]
@@ -279,28 +277,8 @@ def converged_elliptic(mesh: FEMesh, *, tol: float = 1e-4, max_refinements: int 
     ``converged``, ``tol`` and ``history`` (one dict per level: h, n_dofs, relative_change, seconds). Without
     convergence a RuntimeWarning says what to change.
     """
-    if not (tol > 0):
-        raise ValueError(f"tol must be positive, got {tol!r}")
-    if isinstance(max_refinements, bool) or not isinstance(max_refinements, int) or max_refinements < 0:
-        raise ValueError(f"max_refinements must be a non-negative integer, got {max_refinements!r}")
-    m = as_skfem_mesh(mesh)
-    grow = 2 ** m.p.shape[0]  # a uniform refinement multiplies the unknowns by about 2^d
-    start = time.perf_counter()
-    current = solve_elliptic(m, **options)
-    history = [RefinementLevel(current.h, current.n_dofs, math.nan, time.perf_counter() - start)]
-    change = math.inf
-    while change >= tol and len(history) <= max_refinements and current.n_dofs * grow <= max_dofs:
-        start = time.perf_counter()
-        finer = solve_elliptic(current.mesh.refined(), **options)
-        change = finer.relative_difference(current)
-        history.append(RefinementLevel(finer.h, finer.n_dofs, change, time.perf_counter() - start))
-        current = finer
-    converged = change < tol
-    if not converged:
-        warnings.warn(f"the finite element solution did not converge to tol={tol:g}: the last relative change was "
-                      f"{change:.3g} after {len(history) - 1} refinements ({current.n_dofs} unknowns); increase "
-                      "max_refinements or max_dofs, start from a finer mesh, or use a larger tol",
-                      RuntimeWarning, stacklevel=2)
+    current, history, converged = refine_until_converged(
+        mesh, lambda m: solve_elliptic(m, **options), tol=tol, max_refinements=max_refinements, max_dofs=max_dofs)
     info = {"refinements": len(history) - 1, "dofs": current.n_dofs, "last_change": history[-1].relative_change,
             "converged": bool(converged), "tol": tol, "history": [asdict(level) for level in history]}
     return current, info
