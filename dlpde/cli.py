@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--activation")
     s.add_argument("--lr", type=_positive_float("--lr"))
     s.add_argument("--lbfgs-steps", type=_nonneg_int("--lbfgs-steps"))
+    s.add_argument("--optimizer", choices=["adam", "engd"],
+                   help="first phase: adam (default) or engd, Gauss–Newton / energy natural gradient with a line "
+                        "search (pinn, dgm; small networks, float64)")
     s.add_argument("--derivative", help="auto | forward | autograd | hutchinson | sdgd")
     s.add_argument("--seed", type=_nonneg_int("--seed"))
     s.add_argument("--device", choices=["cpu", "cuda"])
@@ -150,8 +153,8 @@ def cmd_solve(args) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")
     _check_paths(out, args.plot, checkpoint, args.resume)
-    keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "derivative",
-            "seed", "device", "dtype", "log_every", "checkpoint_every", "resume", "max_rollbacks")
+    keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "optimizer",
+            "derivative", "seed", "device", "dtype", "log_every", "checkpoint_every", "resume", "max_rollbacks")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     sol = dlpde.solve(problem, args.solver, checkpoint_path=str(checkpoint), **settings)
     if not distributed.is_main():  # under torchrun only rank 0 writes and prints

@@ -29,6 +29,8 @@ class SolveSettings:
     schedule: str = "cosine"
     lr_final_ratio: float = 1e-2
     lbfgs_steps: int = 0
+    optimizer: str = "adam"  # adam | engd (Gauss–Newton / energy natural gradient, strong-form solvers)
+    engd_damping: float = 1e-10
     resample_every: int = 1
     boundary_weight: float = 1.0
     derivative: str = "auto"  # auto | forward | autograd | hutchinson | sdgd
@@ -48,7 +50,7 @@ class SolveSettings:
     options: dict = field(default_factory=dict)  # solver-specific extras
 
     def __post_init__(self):
-        for name in ("activation", "schedule", "derivative", "sampling", "device", "dtype"):
+        for name in ("activation", "schedule", "derivative", "sampling", "device", "dtype", "optimizer"):
             v = getattr(self, name)
             if not isinstance(v, (str, torch.device)) or (name != "device" and not isinstance(v, str)):
                 raise TypeError(f"{name} must be a string, got {type(v).__name__} {v!r}")
@@ -111,7 +113,8 @@ class SolveSettings:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(steps=self.steps, lr=self.lr, schedule=self.schedule, lr_final_ratio=self.lr_final_ratio,
-                           lbfgs_steps=self.lbfgs_steps, resample_every=self.resample_every,
+                           lbfgs_steps=self.lbfgs_steps, optimizer=self.optimizer,
+                           engd_damping=self.engd_damping, resample_every=self.resample_every,
                            log_every=self.log_every, eval_every=self.eval_every, progress=self.progress,
                            checkpoint_every=self.checkpoint_every, checkpoint_path=self.checkpoint_path,
                            resume=self.resume, max_rollbacks=self.max_rollbacks, fingerprint=self.fingerprint())

@@ -136,7 +136,7 @@ def cases() -> list:
         # + 1000 L-BFGS gave 3.0e-4 in 129 s, the hard constraint 1.1e-4 after 500 + 500 in 26 s (validation/REPORT.md)
         Case("diffusion-1d", diffusion_1d, both, "u_t = u_xx + source on [−1,1]×[0,1] (DeepXDE)",
              defaults=dict(steps=500, batch=1000, boundary_batch=200, width=32, depth=3, lr=2e-3,
-                           hard_constraint=True, lbfgs_steps=1000, **f64)),
+                           hard_constraint=True, lbfgs_steps=500, **f64)),
         # wave-1d: soft initial, velocity and boundary penalties (4000 Adam + 2000 L-BFGS, sin) stalled at 0.38; the
         # hard constraint u = u₀ + t²·4x(1−x)·N (u_t(x, 0) = 0 exactly as well), first-layer scale 8 and float64
         # L-BFGS give 4.2e-2 after 3000 L-BFGS steps and 4.8e-3 after 6000 (validation/REPORT.md)

@@ -63,6 +63,24 @@ class PDEObjective(CollocationSamples):
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
             self.sample()
+        terms: dict[str, Tensor] = {}
+        total = 0.0
+        for name, v, weight in self._parts():
+            terms[f"loss_{name}"] = (v * v).mean()
+            total = total + weight * terms[f"loss_{name}"]
+        for name, param in self.unknowns.items():
+            terms[name] = param.detach()
+        if not self._checked:
+            self._check(terms)
+        return total, terms
+
+    def residual_vector(self) -> Tensor:
+        """The weighted residuals r at the current points, with loss = ‖r‖² (for ``optimizer="engd"``):
+        r_e/√n for each residual, √(β w_c / n_c)·e_c for each condition."""
+        return torch.cat([v * (weight / v.numel()) ** 0.5 for _, v, weight in self._parts()])
+
+    def _parts(self) -> list[tuple[str, Tensor, float]]:
+        """(term name, per-point values, weight in the loss) for each residual and condition."""
         k = {name: param for name, param in self.unknowns.items()}
         ev, u = self._fields("pde", self.x)
         try:
@@ -74,11 +92,7 @@ class PDEObjective(CollocationSamples):
                              f"points ({type(e).__name__}: {e}); points are (n, D) tensors, the accessor's "
                              "methods return (n,) tensors") from None
         self._plans.setdefault("pde", list(ev.requests))
-        terms: dict[str, Tensor] = {}
-        total = 0.0
-        for name, r in residuals.items():
-            terms[f"loss_{name}"] = (r * r).mean()
-            total = total + terms[f"loss_{name}"]
+        parts = [(name, r, 1.0) for name, r in residuals.items()]
         for c, (xb, data) in zip(self.conditions, self.cond_points):
             ev_c, u_c = self._fields(c.name, xb)
             field = u_c if not hasattr(u_c, "__len__") else u_c[c.component]
@@ -87,13 +101,8 @@ class PDEObjective(CollocationSamples):
                 raise ValueError(f"the {c.name} condition must give one error per point (a 1-D tensor), got "
                                  f"{tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__}")
             self._plans.setdefault(c.name, list(ev_c.requests))
-            terms[f"loss_{c.name}"] = (e * e).mean()
-            total = total + self.s.boundary_weight * c.weight * terms[f"loss_{c.name}"]
-        for name, param in self.unknowns.items():
-            terms[name] = param.detach()
-        if not self._checked:
-            self._check(terms)
-        return total, terms
+            parts.append((c.name, e, float(self.s.boundary_weight * c.weight)))
+        return parts
 
     def _check(self, terms: dict[str, Tensor]) -> None:
         """At the first loss: NaN or infinity before any training comes from the problem's functions."""

@@ -94,6 +94,19 @@ class StrongFormObjective(CollocationSamples):
                              "points, before any training; check the source term and the problem's functions")
 
     def _loss_terms(self, x, cond_points):
+        terms, total = {}, 0.0
+        for name, v, weight in self._parts(x, cond_points):
+            terms[f"loss_{name}"] = (v * v).mean()
+            total = total + weight * terms[f"loss_{name}"]
+        return total, terms
+
+    def residual_vector(self) -> torch.Tensor:
+        """The weighted residuals r at the current points, with loss = ‖r‖² (for ``optimizer="engd"``):
+        r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points."""
+        return torch.cat([v * (weight / v.numel()) ** 0.5 for _, v, weight in self._parts(self.x, self.cond_points)])
+
+    def _parts(self, x, cond_points) -> list[tuple[str, torch.Tensor, float]]:
+        """(term name, per-point values, weight in the loss): the residual, then each condition."""
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
                       probes=self.s.probes, generator=self.gen)
         try:
@@ -109,13 +122,10 @@ class StrongFormObjective(CollocationSamples):
             raise ValueError(f"the residual of {self.problem.case} must have shape ({x.shape[0]},), one value per "
                              f"point, got {shape}; the source term probably returns shape (n, 1): "
                              "return f(x)[:, 0] or a 1-D tensor")
-        terms = {"loss_pde": (r * r).mean()}
-        total = terms["loss_pde"]
+        parts = [("pde", r, 1.0)]
         for c, (xb, target) in zip(self.conditions, cond_points):
-            e = self.model(xb)[:, 0] - target
-            terms[f"loss_{c.name}"] = (e * e).mean()
-            total = total + self.s.boundary_weight * c.weight * terms[f"loss_{c.name}"]
-        return total, terms
+            parts.append((c.name, self.model(xb)[:, 0] - target, float(self.s.boundary_weight * c.weight)))
+        return parts
 
 
 def scaling(problem: Problem, s: SolveSettings) -> dict:

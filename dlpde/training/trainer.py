@@ -41,6 +41,7 @@ from dlpde.training.progress import Progress
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 SCHEDULES = ("cosine", "exponential", "constant")
+OPTIMIZERS = ("adam", "engd")
 MAX_COUNT = 10**9  # steps, intervals and rollbacks above this are typos, not plans
 
 
@@ -63,6 +64,8 @@ class TrainConfig:
     schedule: str = "cosine"
     lr_final_ratio: float = 1e-2  # final lr = lr * ratio (cosine, exponential)
     lbfgs_steps: int = 0
+    optimizer: str = "adam"  # the first phase: "adam", or "engd" (Gauss–Newton / energy natural gradient)
+    engd_damping: float = 1e-10  # ENGD's damping, relative to the Gram's mean diagonal
     resample_every: int = 1
     log_every: int = 100
     eval_every: int = 500
@@ -87,6 +90,11 @@ class TrainConfig:
         if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and math.isfinite(self.lr)
                 and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (isinstance(self.engd_damping, (int, float)) and not isinstance(self.engd_damping, bool)
+                and math.isfinite(self.engd_damping) and self.engd_damping > 0):
+            raise ValueError(f"engd_damping must be a positive number, got {self.engd_damping!r}")
         if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not (isinstance(self.lr_final_ratio, (int, float)) and not isinstance(self.lr_final_ratio, bool)
@@ -118,7 +126,7 @@ class TrainConfig:
 
     def _resume_keys(self) -> dict:
         keys = {k: getattr(self, k) for k in ("steps", "lr", "schedule", "lr_final_ratio", "lbfgs_steps",
-                                               "resample_every")}
+                                               "optimizer", "resample_every")}
         if self.fingerprint:
             keys.update(json.loads(self.fingerprint))
         return keys
@@ -186,7 +194,7 @@ class Trainer:
         if c.checkpoint_path is not None and self._main:
             ckpt.check_target(c.checkpoint_path)
         self._loss_fn = self._distributed_loss() if self._world > 1 else objective.loss
-        adam = torch.optim.Adam(params, lr=c.lr, fused=True)  # one kernel for all parameters
+        adam = self._first_optimizer(params, objective)
         step, phase, lbfgs_state, done = 0, "adam", None, False
         if c.resume is not None:
             step, phase, lbfgs_state, done = self._resume(c.resume, adam)
@@ -208,22 +216,42 @@ class Trainer:
         steps_done = self._snap["step"] if status == "failed" and self._snap else step
         return TrainResult(self._history, status, message, wall, steps_done, self._written, self._rollbacks)
 
+    def _first_optimizer(self, params: list[Tensor], objective: Objective) -> torch.optim.Optimizer:
+        """Adam, or ENGD (``dlpde.training.engd``) on the objective's residual vector."""
+        c = self.config
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, fused=True)  # one kernel for all parameters
+        if self._world > 1:
+            raise ValueError("optimizer='engd' runs in one process only (its Gram matrix is not reduced across "
+                             "processes); run without torchrun or use optimizer='adam'")
+        if not hasattr(objective, "residual_vector"):
+            raise ValueError(f"optimizer='engd' needs a least-squares loss (the strong-form solvers: pinn, dgm); "
+                             f"{type(objective).__name__} has none; use optimizer='adam'")
+        from dlpde.training.engd import ENGD
+        return ENGD(params, objective.residual_vector, damping=c.engd_damping)
+
     def _adam(self, adam, step: int) -> tuple[str, str, int]:
+        """The first phase: Adam steps, or ENGD steps (no gradient needed: the step builds its own Jacobian)."""
         c, params = self.config, self._params
+        engd = c.optimizer == "engd"
         while step < c.steps:
             step += 1
             for group in adam.param_groups:
                 group["lr"] = self._lr(step - 1)
             adam.zero_grad(set_to_none=True)
             loss, terms = self._loss_fn(step, resample=(step - 1) % c.resample_every == 0)
-            loss.backward()
-            finite = grads_finite(params)
-            adam.step()
+            if engd:
+                finite = torch.isfinite(loss.detach())
+                adam.step()
+            else:
+                loss.backward()
+                finite = grads_finite(params)
+                adam.step()
             self._pending.append((step, loss.detach(), finite))
             self._terms = {k: v.detach() if isinstance(v, Tensor) else v for k, v in terms.items()}
             due = self._checkpoint_due(step - 1, step)
             if step % c.log_every == 0 or step == c.steps or due:
-                bad = self._flush("adam", self._lr(step))
+                bad = self._flush(c.optimizer, self._lr(step) if not engd else adam.last_step.get("eta", math.nan))
                 if bad:
                     failure = self._rollback(bad, adam, "adam")
                     if failure:
