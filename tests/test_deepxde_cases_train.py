@@ -1,22 +1,11 @@
 """Short trainings of DeepXDE's example cases with accuracy bounds that a broken solver misses.
 
-Each bound sits well below what the run reaches with a term of its loss dropped or its points restricted
-(measured numbers in the comments), and well above what the correct solver reaches on the tiny budget.
+Each bound sits far below what the run reaches with a term of its loss dropped (named in each docstring) and
+above what the correct solver reaches on the tiny budget.
 """
-import pytest
-import torch
-
 import dlpde
 
 TINY = dict(progress=False, eval_points=2000, seed=0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_neumann_case_trains_to_its_exact_solution():

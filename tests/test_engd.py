@@ -9,14 +9,6 @@ from dlpde.training.engd import gauss_newton_direction, jacobian_rows
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("m, p", [(7, 20), (30, 12)])
 def test_direction_equals_the_damped_normal_equations(m, p):
     """Sample space (M ≤ P, Woodbury) and parameter space give (JᵀJ + λI)⁻¹Jᵀr, λ relative to the Gram's diagonal."""

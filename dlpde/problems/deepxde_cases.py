@@ -127,11 +127,11 @@ def cases() -> list:
         # helmholtz-2d: from a small-weight start a network learns sin(4πx)sin(4πy) only very slowly (soft boundary
         # penalty, tanh or sin, 3000 Adam + 1000 L-BFGS: 2.3, stuck at u ≈ 0); SIREN's first-layer scale 8 gives the
         # frequencies, the hard constraint u = 16x(1−x)y(1−y)·N removes the boundary term, and L-BFGS in float64
-        # does the rest: 4.6e-4 after 1000 L-BFGS steps, 1.4e-4 after 3000 (243 s); the default 1500 keeps the
-        # error well under 1e-3 in less time than DeepXDE's own example (benchmarks/DEEPXDE_EXAMPLES.md)
+        # does the rest: with 2000 points 1.4e-4 after 3000 L-BFGS steps (243 s), 4.5e-4 after 1500 (150 s, slower
+        # than DeepXDE's own example); with 1000 points 6.2e-4 after 1500 (96 s). Default: 1000 points, 2000 steps.
         Case("helmholtz-2d", helmholtz_2d, both, "−Δu − k₀²u = k₀² sin(k₀x)sin(k₀y) on (0,1)², k₀ = 4π (DeepXDE)",
-             defaults=dict(steps=1000, batch=2000, boundary_batch=400, width=64, depth=3, activation="sin", lr=2e-3,
-                           hard_constraint=True, first_layer_scale=8.0, lbfgs_steps=1500, **f64)),
+             defaults=dict(steps=1000, batch=1000, boundary_batch=400, width=64, depth=3, activation="sin", lr=2e-3,
+                           hard_constraint=True, first_layer_scale=8.0, lbfgs_steps=2000, **f64)),
         # diffusion-1d / diffusion-inverse: u = sin(πx) + φ(x)·t·N holds the initial and boundary data exactly
         # (hard constraint), so the loss is the residual (and the observations) alone; soft penalties with 2000 Adam
         # + 1000 L-BFGS gave 3.0e-4 in 129 s, the hard constraint 1.1e-4 after 500 + 500 in 26 s (validation/REPORT.md)
