@@ -562,6 +562,11 @@ def write_markdown(out: Path, results_dir: Path) -> Path:
               "points, not by DeepXDE's own `l2 relative error` metric (which uses its own test points).",
               "- Seconds are wall-clock. On a shared machine other processes inflate them; the CPU-seconds column "
               "(`time.process_time`, one thread) is the fairer speed comparison when wall and CPU time differ.",
+              "- A row's two sides can come from separate invocations (`--only`, `--side`), each stored in its JSON; "
+              "the load on the shared machine then differs between them. In the committed file the `helmholtz-2d` "
+              "and `diffusion-1d` rows were measured with nothing else running (`--only diffusion-1d helmholtz-2d`, "
+              "dlpde side rerun alone after a default change); the other DeepXDE sides ran beside other jobs, "
+              "which inflated their seconds (DeepXDE's `helmholtz-2d` took 269 s then, 141 s alone).",
               "- Failed or unavailable sides are reported as such (`case not available`: the dlpde case does not "
               "exist in this checkout yet).", *[f"- {n}" for n in notes]]
     machines = sorted({s.get("machine", r.get("machine", "")) for r in results
