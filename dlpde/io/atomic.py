@@ -35,6 +35,14 @@ def _check_writable(path: Path, overwrite: bool) -> Path:
     return path
 
 
+def _default_mode() -> int:
+    """0666 minus the process's umask: the mode ``open(path, "w")`` gives a new file (0644 under umask 0022).
+    os.umask can only be read by setting it, so it is set and restored at once."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, *, overwrite: bool = True):
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic on POSIX)."""
@@ -45,6 +53,7 @@ def atomic_path(path, *, overwrite: bool = True):
         yield Path(tmp)
         if path.exists() and not overwrite:
             raise ValueError(f"output file {str(path)!r} appeared while writing; it was left untouched")
+        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; a result file gets what open() would give it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
