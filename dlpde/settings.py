@@ -47,6 +47,7 @@ class SolveSettings:
     checkpoint_path: str | None = None  # checkpoint file (periodic, on Ctrl-C); None: no checkpoints
     resume: str | None = None  # continue from this checkpoint at its step
     max_rollbacks: int = 3  # divergence guard: rollbacks with the lr halved before training stops
+    error_threshold: float = 0.1  # a final relative L2 error above this is reported as not converged
     options: dict = field(default_factory=dict)  # solver-specific extras
 
     def __post_init__(self):
@@ -67,6 +68,9 @@ class SolveSettings:
         if not (isinstance(self.boundary_weight, (int, float)) and math.isfinite(self.boundary_weight)
                 and self.boundary_weight >= 0):
             raise ValueError(f"boundary_weight must be a non-negative number, got {self.boundary_weight!r}")
+        if not (isinstance(self.error_threshold, (int, float)) and not isinstance(self.error_threshold, bool)
+                and math.isfinite(self.error_threshold) and self.error_threshold > 0):
+            raise ValueError(f"error_threshold must be a positive number, got {self.error_threshold!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         if self.sampling not in ("pseudo", "sobol"):

@@ -123,12 +123,25 @@ class Solution:
         from dlpde.io.hdf5 import save_solution
         return save_solution(self, path, overwrite=overwrite, xdmf=xdmf)
 
+    @property
+    def converged(self) -> bool | None:
+        """Whether the final relative L2 error is at most ``settings.error_threshold`` (default 10 %); None
+        where there is no reference to measure it against (or no finite error)."""
+        err = self.metrics.get("rel_l2_error")
+        if err is None or not math.isfinite(err):
+            return None
+        return bool(err <= getattr(self.settings, "error_threshold", 0.1))
+
     def summary(self) -> str:
         err = self.metrics.get("rel_l2_error")
         err_s = f"rel_l2={err:.3e}" if err is not None and math.isfinite(err) else "rel_l2=n/a"
         coefs = "".join(f" {k}={v:.6g}" for k, v in self.unknowns.items())
-        return (f"case={self.case} solver={self.solver} dim={self.dim} steps={self.steps_done} "
+        line = (f"case={self.case} solver={self.solver} dim={self.dim} steps={self.steps_done} "
                 f"seconds={self.wall_time_s:.1f} {err_s}{coefs} status={self.status}")
+        if self.converged is False:
+            line += (f" converged=no (relative error above {self.settings.error_threshold:g}: more steps, "
+                     "another optimizer or larger network)")
+        return line
 
     def evaluation_arrays(self, n: int = 2000, seed: int = 777) -> dict[str, np.ndarray]:
         """Points (and times) with u and, where known, the exact u: what the file's /evaluation group holds."""

@@ -59,6 +59,8 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
             a["time_dependent"] = solution.time_dependent
             a["steps"], a["wall_time_s"] = solution.steps_done, solution.wall_time_s
             a["status"], a["message"] = solution.status, solution.message
+            if solution.converged is not None:  # final relative error within settings.error_threshold
+                a["converged"] = solution.converged
             a["seed"] = solution.settings.seed
             a["dlpde_version"], a["torch_version"] = __version__, str(torch.__version__)
             a["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
@@ -275,7 +277,7 @@ def _build_solution(path, attrs: dict, device: str):
             log.warning("could not rebuild problem %s(%s): %s", case, params, e)
     known = {"format", "format_version", "case", "solver", "dim", "time_dependent", "steps", "wall_time_s",
              "status", "message", "seed", "dlpde_version", "torch_version", "created", "problem_params", "settings",
-             "unknowns"}
+             "unknowns", "converged"}
     unknowns = json.loads(attrs["unknowns"]) if "unknowns" in attrs else {}
     known |= {f"unknown_{k}" for k in unknowns}
     metrics = {k: _plain(v) for k, v in attrs.items() if k.startswith(("rel_l2_error", "max_error"))

@@ -80,4 +80,7 @@ class Solver:
         solution.unknowns.update(getattr(objective, "results", dict)())
         if result.status == "ok":
             solution.evaluate()
+            if solution.converged is False:
+                log.warning("%s/%s: relative L2 error %.3g is above error_threshold %g: not converged",
+                            problem.case, self.name, solution.metrics["rel_l2_error"], s.error_threshold)
         return solution
