@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 EXIT_USAGE = 2
+STOPPED_EXIT = {"interrupted": 130, "terminated": 143}  # 128 + SIGINT, 128 + SIGTERM, as shells report
 
 
 class UsageError(Exception):
@@ -158,10 +159,10 @@ def cmd_solve(args) -> int:
     settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     sol = dlpde.solve(problem, args.solver, checkpoint_path=str(checkpoint), **settings)
     if not distributed.is_main():  # under torchrun only rank 0 writes and prints
-        return 0 if sol.status == "ok" else (130 if sol.status == "interrupted" else 1)
-    if sol.status == "interrupted":
+        return 0 if sol.status == "ok" else STOPPED_EXIT.get(sol.status, 1)
+    if sol.status in STOPPED_EXIT:
         print(f"dlpde: {sol.message}", file=sys.stderr)
-        return 130
+        return STOPPED_EXIT[sol.status]
     sol.save(out)
     if args.plot:
         from dlpde.plotting import plot_solution

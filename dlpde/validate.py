@@ -127,7 +127,7 @@ def validate(problem: Problem | str, solver: str = "pinn", *, dim: int | None = 
     if fem_case:
         problem.fem_reference()  # before training: a reference that cannot be computed costs no training
     sol = dlpde.solve(problem, solver, **settings)
-    if sol.status == "interrupted":
+    if sol.status in ("interrupted", "terminated"):
         return Validation(sol, out_p, None, None, _reference_text(problem))
     data = validation_data(sol)
     sol.save(out_p)
@@ -362,9 +362,9 @@ def cmd_validate(args) -> int:
     if not distributed.is_main():
         return 0 if result.solution.status == "ok" else 1
     sol = result.solution
-    if sol.status == "interrupted":
+    if sol.status in ("interrupted", "terminated"):
         print(f"dlpde: {sol.message}", file=sys.stderr)
-        return 130
+        return 130 if sol.status == "interrupted" else 143
     print(result.summary())
     if sol.status != "ok":
         print(f"dlpde: training failed: {sol.message}; the history so far is in {result.out}", file=sys.stderr)

@@ -194,6 +194,30 @@ def test_sigkill_between_checkpoints_then_resume_is_bit_identical(tmp_path, kill
     assert same_network(resumed, kill_reference)
 
 
+def test_sigterm_checkpoints_exits_143_and_resume_is_bit_identical(tmp_path, kill_reference):
+    """SIGTERM (what schedulers send before killing a job) takes the Ctrl-C path: the last good state is written,
+    the CLI exits 143 with one message naming the step that ran and the checkpoint's step, and --resume finishes
+    the run bit for bit."""
+    out = tmp_path / "t.h5"
+    argv = ["solve", "poisson-sin-Nd", "--dim", "3", "--steps", str(KILL["steps"]), "--batch", "64",
+            "--boundary-batch", "32", "--width", "16", "--depth", "2", "--lbfgs-steps", "0", "--dtype", "float64",
+            "--seed", "5", "--log-every", "10", "--out", str(out)]
+    body = f"from dlpde.cli import main\nraise SystemExit(main({argv + ['--checkpoint-every', '50']!r}))"
+    proc = start(tmp_path, body)
+    path = tmp_path / "t.ckpt.h5"
+    wait_for_checkpoint(proc, path, 50)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and err.count("SIGTERM") == 1 and str(path) in err, err
+    step = int(ckpt.read_attrs(path)["step"])
+    assert 50 <= step < KILL["steps"] and f"checkpoint of step {step}" in err
+    assert not out.exists()
+    from dlpde.cli import main
+    assert main(argv + ["--resume", str(path)]) == 0
+    assert same_network(dlpde.load(out), kill_reference)
+
+
 def test_cli_ctrl_c_prints_the_checkpoint_and_resume_finishes_the_run(tmp_path, kill_reference):
     out = tmp_path / "r.h5"
     argv = ["solve", "poisson-sin-Nd", "--dim", "3", "--steps", str(KILL["steps"]), "--batch", "64",

@@ -14,7 +14,8 @@ with a message naming the step; the network is then the last good state.
 
 Checkpoints (``dlpde.training.checkpoint``): every ``checkpoint_every`` steps the last good state is written to
 ``checkpoint_path`` (atomically); ``resume`` continues from such a file at the same step, bit for bit on the CPU.
-Ctrl-C writes the last good state to ``checkpoint_path`` and returns with status "interrupted".
+Ctrl-C writes the last good state to ``checkpoint_path`` and returns with status "interrupted"; SIGTERM (sent by
+schedulers before they kill a job) does the same with status "terminated" (the CLI then exits 143, Ctrl-C 130).
 
 Several processes (``torchrun``, ``dlpde.distributed``): the loss goes through ``DistributedDataParallel`` (the
 gradients are averaged over the processes), the logged losses are averaged, and only rank 0 evaluates, logs and
@@ -26,6 +27,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Protocol
@@ -43,6 +46,23 @@ Tensor = torch.Tensor
 SCHEDULES = ("cosine", "exponential", "constant")
 OPTIMIZERS = ("adam", "engd")
 MAX_COUNT = 10**9  # steps, intervals and rollbacks above this are typos, not plans
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm, Kubernetes and most schedulers send before killing a job), raised in the main thread
+    while ``fit`` runs so that it takes the Ctrl-C path: the last good state is checkpointed."""
+
+
+def _on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into ``Terminated`` while training; returns the function that restores the old handler.
+    Signal handlers can only be set from the main thread; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def raise_terminated(signum, frame):  # noqa: ARG001
+        raise Terminated()
+    old = signal.signal(signal.SIGTERM, raise_terminated)
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 class Objective(Protocol):
@@ -135,7 +155,7 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     history: History
-    status: str  # "ok" | "failed" | "interrupted"
+    status: str  # "ok" | "failed" | "interrupted" | "terminated"
     message: str
     wall_time_s: float
     steps_done: int
@@ -200,6 +220,8 @@ class Trainer:
             step, phase, lbfgs_state, done = self._resume(c.resume, adam)
         self._progress = Progress(c.steps + c.lbfgs_steps, self.label, c.progress if self._main else False)
         status, message = "ok", ""
+        self._step = step
+        restore_sigterm = _on_sigterm()
         try:
             if phase == "adam":
                 self._snapshot(step, "adam", adam)
@@ -207,12 +229,16 @@ class Trainer:
                 lbfgs_state, done = None, False
             if status == "ok" and c.lbfgs_steps and not done:
                 status, message, step = self._lbfgs(step, lbfgs_state)
-        except KeyboardInterrupt:
-            status, message = "interrupted", self._interrupted(step)
+        except KeyboardInterrupt as e:
+            status = "terminated" if isinstance(e, Terminated) else "interrupted"
+            message = self._interrupted(status)
+        finally:
+            restore_sigterm()
         self._progress.close()
         wall = time.perf_counter() - self._start
         if status != "ok" and self._main:
-            log.warning("%s stopped: %s", self.label, message)
+            # a stop that was asked for (Ctrl-C, SIGTERM) is no warning: the CLI prints its message once
+            (log.warning if status == "failed" else log.info)("%s stopped: %s", self.label, message)
         steps_done = self._snap["step"] if status == "failed" and self._snap else step
         return TrainResult(self._history, status, message, wall, steps_done, self._written, self._rollbacks)
 
@@ -236,6 +262,7 @@ class Trainer:
         engd = c.optimizer == "engd"
         while step < c.steps:
             step += 1
+            self._step = step
             for group in adam.param_groups:
                 group["lr"] = self._lr(step - 1)
             adam.zero_grad(set_to_none=True)
@@ -394,6 +421,7 @@ class Trainer:
             self._snapshot(step, "lbfgs", optimizer)
         while step - c.steps < c.lbfgs_steps:
             chunk = min(c.log_every, c.lbfgs_steps - (step - c.steps))
+            self._step = step + 1
             optimizer.param_groups[0]["max_iter"] = chunk
             optimizer.param_groups[0]["max_eval"] = chunk * 5 // 4 + 1
             at = step
@@ -452,9 +480,11 @@ class Trainer:
         log.info("%s: checkpoint of step %d written to %s", self.label, snap["step"], self._written)
         return self._written
 
-    def _interrupted(self, step: int) -> str:
+    def _interrupted(self, how: str) -> str:
+        """The message of a run stopped by Ctrl-C ("interrupted") or SIGTERM ("terminated"), after writing the last
+        good state to the checkpoint: it names the step that was running and the step the checkpoint holds."""
         c = self.config
-        msg = f"interrupted at step {step}"
+        msg = f"{how} by {'SIGTERM' if how == 'terminated' else 'Ctrl-C'} during step {self._step}"
         if c.checkpoint_path is None or self._snap is None:
             return msg + "; no checkpoint was kept (set checkpoint_path to keep one)"
         if self._world > 1:  # the other processes cannot be asked for their state any more
