@@ -194,14 +194,19 @@ def test_sigkill_between_checkpoints_then_resume_is_bit_identical(tmp_path, kill
     assert same_network(resumed, kill_reference)
 
 
+def cli_argv(out) -> list[str]:
+    """The CLI form of ``KILL`` (the run ``kill_reference`` makes), writing ``out``."""
+    return ["solve", "poisson-sin-Nd", "--dim", "3", "--steps", str(KILL["steps"]), "--batch", "64",
+            "--boundary-batch", "32", "--width", "16", "--depth", "2", "--lbfgs-steps", "0", "--dtype", "float64",
+            "--seed", "5", "--log-every", "10", "--out", str(out)]
+
+
 def test_sigterm_checkpoints_exits_143_and_resume_is_bit_identical(tmp_path, kill_reference):
     """SIGTERM (what schedulers send before killing a job) takes the Ctrl-C path: the last good state is written,
     the CLI exits 143 with one message naming the step that ran and the checkpoint's step, and --resume finishes
     the run bit for bit."""
     out = tmp_path / "t.h5"
-    argv = ["solve", "poisson-sin-Nd", "--dim", "3", "--steps", str(KILL["steps"]), "--batch", "64",
-            "--boundary-batch", "32", "--width", "16", "--depth", "2", "--lbfgs-steps", "0", "--dtype", "float64",
-            "--seed", "5", "--log-every", "10", "--out", str(out)]
+    argv = cli_argv(out)
     body = f"from dlpde.cli import main\nraise SystemExit(main({argv + ['--checkpoint-every', '50']!r}))"
     proc = start(tmp_path, body)
     path = tmp_path / "t.ckpt.h5"
@@ -220,9 +225,7 @@ def test_sigterm_checkpoints_exits_143_and_resume_is_bit_identical(tmp_path, kil
 
 def test_cli_ctrl_c_prints_the_checkpoint_and_resume_finishes_the_run(tmp_path, kill_reference):
     out = tmp_path / "r.h5"
-    argv = ["solve", "poisson-sin-Nd", "--dim", "3", "--steps", str(KILL["steps"]), "--batch", "64",
-            "--boundary-batch", "32", "--width", "16", "--depth", "2", "--lbfgs-steps", "0", "--dtype", "float64",
-            "--seed", "5", "--log-every", "10", "--out", str(out)]
+    argv = cli_argv(out)
     body = f"from dlpde.cli import main\nraise SystemExit(main({argv + ['--checkpoint-every', '50']!r}))"
     proc = start(tmp_path, body)
     path = tmp_path / "r.ckpt.h5"  # the default checkpoint name beside --out
