@@ -63,7 +63,7 @@ def box_distance(lo: Sequence[float] | Tensor, hi: Sequence[float] | Tensor, *, 
     must then mirror. Measured on ``helmholtz-2d`` (sin network, first_layer_scale 8, 1000 Adam + 3000 L-BFGS,
     float64): product 1.4e-4, R-equivalence 8.7e-4.
 
-    Why not the product ∏ s_i: in d = 10 it is tiny at most points (the geometric mean of s_i over the cube is
+    Why not the product in high dimension: in d = 10 it is tiny at most points (the geometric mean of s_i over the cube is
     4/e² ≈ 0.54, so a typical product is 0.54^10 ≈ 2e-3; measured at uniform points of (0, 1)^10: median 3.1e-3,
     5 % quantile 1.5e-5), so N = (u − g)/φ would have to vary by orders of magnitude across the box. The R-equivalence is a smooth minimum: it
     behaves like the smallest s_i (≈ 4·distance/w to the nearest face), equals d^{−1/p} at the centre (0.32 for
@@ -190,6 +190,7 @@ def mesh_distance(domain: MeshDomain) -> Fn:
         area4 = 2 * torch.linalg.norm(torch.cross(coords[:, 1] - coords[:, 0], coords[:, 2] - coords[:, 0], dim=1),
                                       dim=1)  # 4 × the areas
         data = {"coords": coords, "area4": area4}
+
     def on(x: Tensor) -> dict:
         # converted at every call, not cached: a copy made inside torch.func's jvp/vmap (a PINN's first jet pass)
         # belongs to that transform's level and must not be reused outside it (functorch's "escaped" assert)

@@ -16,7 +16,7 @@ from dlpde.fields import FieldEvaluator, accessor
 from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
-from dlpde.solvers.pinn import CollocationSamples
+from dlpde.solvers.pinn import CollocationSamples, Part, weighted_loss, weighted_residuals
 
 Tensor = torch.Tensor
 
@@ -63,11 +63,7 @@ class PDEObjective(CollocationSamples):
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
             self.sample()
-        terms: dict[str, Tensor] = {}
-        total = 0.0
-        for name, v, weight in self._parts():
-            terms[f"loss_{name}"] = (v * v).mean()
-            total = total + weight * terms[f"loss_{name}"]
+        total, terms = weighted_loss(self._parts())
         for name, param in self.unknowns.items():
             terms[name] = param.detach()
         if not self._checked:
@@ -75,11 +71,11 @@ class PDEObjective(CollocationSamples):
         return total, terms
 
     def residual_vector(self) -> Tensor:
-        """The weighted residuals r at the current points, with loss = ‖r‖² (for ``optimizer="engd"``):
-        r_e/√n for each residual, √(β w_c / n_c)·e_c for each condition."""
-        return torch.cat([v * (weight / v.numel()) ** 0.5 for _, v, weight in self._parts()])
+        """r_e/√n for each residual, √(β w_c / n_c)·e_c for each condition: loss = ‖r‖² (for
+        ``optimizer="engd"``)."""
+        return weighted_residuals(self._parts())
 
-    def _parts(self) -> list[tuple[str, Tensor, float]]:
+    def _parts(self) -> list[Part]:
         """(term name, per-point values, weight in the loss) for each residual and condition."""
         k = {name: param for name, param in self.unknowns.items()}
         ev, u = self._fields("pde", self.x)

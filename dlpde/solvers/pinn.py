@@ -57,6 +57,23 @@ class CollocationSamples:
         self.cond_points = [(xb.to(dev), target.to(dev)) for xb, target in state["cond_points"]]
 
 
+Part = tuple[str, torch.Tensor, float]  # (term name, per-point values, weight in the loss)
+
+
+def weighted_loss(parts: list[Part]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Σ weight · mean(v²) over the parts of a strong-form loss, and each term ``loss_<name>`` = mean(v²)."""
+    terms, total = {}, 0.0
+    for name, v, weight in parts:
+        terms[f"loss_{name}"] = (v * v).mean()
+        total = total + weight * terms[f"loss_{name}"]
+    return total, terms
+
+
+def weighted_residuals(parts: list[Part]) -> torch.Tensor:
+    """The vector r with ‖r‖² = the loss of ``weighted_loss``: each part's values times √(weight / n)."""
+    return torch.cat([v * (weight / v.numel()) ** 0.5 for _, v, weight in parts])
+
+
 class StrongFormObjective(CollocationSamples):
     """Residual + condition losses; shared by PINN and DGM (which differ in network and sampling defaults)."""
 
@@ -94,18 +111,14 @@ class StrongFormObjective(CollocationSamples):
                              "points, before any training; check the source term and the problem's functions")
 
     def _loss_terms(self, x, cond_points):
-        terms, total = {}, 0.0
-        for name, v, weight in self._parts(x, cond_points):
-            terms[f"loss_{name}"] = (v * v).mean()
-            total = total + weight * terms[f"loss_{name}"]
-        return total, terms
+        return weighted_loss(self._parts(x, cond_points))
 
     def residual_vector(self) -> torch.Tensor:
-        """The weighted residuals r at the current points, with loss = ‖r‖² (for ``optimizer="engd"``):
-        r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points."""
-        return torch.cat([v * (weight / v.numel()) ** 0.5 for _, v, weight in self._parts(self.x, self.cond_points)])
+        """r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points: loss = ‖r‖²
+        (for ``optimizer="engd"``)."""
+        return weighted_residuals(self._parts(self.x, self.cond_points))
 
-    def _parts(self, x, cond_points) -> list[tuple[str, torch.Tensor, float]]:
+    def _parts(self, x, cond_points) -> list[Part]:
         """(term name, per-point values, weight in the loss): the residual, then each condition."""
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
                       probes=self.s.probes, generator=self.gen)

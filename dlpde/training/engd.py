@@ -23,13 +23,11 @@ recommended: the Gram's condition number grows as the residual falls.
 """
 from __future__ import annotations
 
-import logging
 import math
 from typing import Callable, Iterable
 
 import torch
 
-log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 MIN_DAMPING = 1e-14
 
@@ -58,22 +56,15 @@ def jacobian_rows(r: Tensor, params: list[Tensor], *, chunk: int = 256) -> Tenso
 def gauss_newton_direction(J: Tensor, r: Tensor, damping: float) -> Tensor:
     """δ = (JᵀJ + λI)⁻¹Jᵀr with λ = damping × mean diagonal of the Gram; in sample space when M ≤ P."""
     m, p = J.shape
-    if m <= p:
-        K = J @ J.T
-        lam = damping * max(float(K.diagonal().mean()), torch.finfo(J.dtype).tiny)
-        K.diagonal().add_(lam)
-        rhs = r.reshape(-1, 1)
-    else:
-        K = J.T @ J
-        lam = damping * max(float(K.diagonal().mean()), torch.finfo(J.dtype).tiny)
-        K.diagonal().add_(lam)
-        rhs = (J.T @ r.reshape(-1, 1))
+    sample_space = m <= p
+    K, rhs = (J @ J.T, r.reshape(-1, 1)) if sample_space else (J.T @ J, J.T @ r.reshape(-1, 1))
+    K.diagonal().add_(damping * max(float(K.diagonal().mean()), torch.finfo(J.dtype).tiny))
     factor, info = torch.linalg.cholesky_ex(K)
     if int(info) == 0:
         y = torch.cholesky_solve(rhs, factor)
     else:  # not positive definite in floating point: least squares
         y = torch.linalg.lstsq(K, rhs).solution
-    return (J.T @ y).reshape(-1) if m <= p else y.reshape(-1)
+    return (J.T @ y).reshape(-1) if sample_space else y.reshape(-1)
 
 
 class ENGD(torch.optim.Optimizer):

@@ -269,11 +269,10 @@ class Trainer:
             loss, terms = self._loss_fn(step, resample=(step - 1) % c.resample_every == 0)
             if engd:
                 finite = torch.isfinite(loss.detach())
-                adam.step()
             else:
                 loss.backward()
                 finite = grads_finite(params)
-                adam.step()
+            adam.step()
             self._pending.append((step, loss.detach(), finite))
             self._terms = {k: v.detach() if isinstance(v, Tensor) else v for k, v in terms.items()}
             due = self._checkpoint_due(step - 1, step)
