@@ -32,9 +32,7 @@ def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = Non
     from dlpde.problems import CASES
     case = CASES.get(problem.case)
     if case is not None:
-        defaults = dict(case.defaults)
-        defaults = {**defaults, **defaults.pop(solver, {})} if isinstance(defaults.get(solver), dict) else defaults
-        defaults = {k: v for k, v in defaults.items() if not isinstance(v, dict)}
+        defaults = case.settings_for(solver, settings.get("optimizer"))
     s = get_solver(solver)
     why = s.refusal(problem)
     if why:

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 import dlpde
-from dlpde.training.engd import gauss_newton_direction, jacobian_rows
+from dlpde.problems import make
+from dlpde.settings import SolveSettings
+from dlpde.solvers.pde_objective import PDEObjective
+from dlpde.solvers.pinn import StrongFormObjective
+from dlpde.solvers.ritz import EnergyObjective
+from dlpde.training.engd import (ENGD, block_jacobian, gauss_newton_direction, jacobian_rows,
+                                 natural_gradient_direction)
 
 F64 = torch.float64
 
@@ -18,6 +24,38 @@ def test_direction_equals_the_damped_normal_equations(m, p):
     gram_diag = (J @ J.T).diagonal().mean() if m <= p else (J.T @ J).diagonal().mean()
     slow = torch.linalg.solve(J.T @ J + damping * gram_diag * torch.eye(p, dtype=F64), J.T @ r)
     assert torch.allclose(gauss_newton_direction(J, r, damping), slow, atol=1e-10)
+
+
+@pytest.mark.parametrize("m, p", [(7, 20), (30, 12)])
+def test_natural_direction_equals_the_dense_formula(m, p):
+    """Parameter space (M > P): (JᵀJ + λI)⁻¹g. Sample space (M ≤ P): the pseudo-inverse (JᵀJ)⁺g for a gradient
+    with a component outside J's row space (which (JᵀJ + λI)⁻¹ would blow up by 1/λ)."""
+    gen = torch.Generator().manual_seed(m)
+    J, g = torch.randn(m, p, generator=gen, dtype=F64), torch.randn(p, generator=gen, dtype=F64)
+    if m > p:
+        damping = 1e-3
+        lam = damping * (J.T @ J).diagonal().mean()
+        slow = torch.linalg.solve(J.T @ J + lam * torch.eye(p, dtype=F64), g)
+    else:
+        damping = 1e-13
+        slow = torch.linalg.pinv(J.T @ J, hermitian=True) @ g
+    assert torch.allclose(natural_gradient_direction(J, g, damping), slow, atol=1e-8)
+
+
+@pytest.mark.parametrize("m, p", [(40, 6), (5, 12)])
+def test_one_step_solves_linear_least_squares(m, p):
+    """For r(w) = Aw − b the Gauss–Newton step with full step length lands on the least-squares solution (the
+    minimum-norm one when underdetermined, starting from 0) to machine precision."""
+    gen = torch.Generator().manual_seed(p)
+    A, b = torch.randn(m, p, generator=gen, dtype=F64), torch.randn(m, generator=gen, dtype=F64)
+    w = torch.nn.Parameter(torch.zeros(p, dtype=F64))
+
+    def blocks():
+        return [(m, lambda sl: A[sl] @ w - b[sl])]
+    opt = ENGD([w], blocks, lambda: ((A @ w - b) ** 2).sum(), least_squares=True, damping=1e-14, points=3)
+    opt.step()
+    assert opt.last_step["eta"] == 1.0
+    assert torch.allclose(w.detach(), torch.linalg.pinv(A) @ b, atol=1e-11, rtol=0)
 
 
 def test_jacobian_rows_equal_autograd_functional_jacobian():
@@ -62,8 +100,8 @@ def test_engd_on_a_users_pde_with_an_unknown():
 
 
 def test_engd_refusals():
-    with pytest.raises(ValueError, match="least-squares"):
-        dlpde.solve("poisson-2d", "ritz", steps=2, optimizer="engd", progress=False)
+    with pytest.raises(ValueError, match="least-squares loss or an energy"):
+        dlpde.solve("hjb-lq", "deep-bsde", steps=2, dim=2, optimizer="engd", progress=False)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         dlpde.solve("poisson-2d", "pinn", steps=2, optimizer="sgd", progress=False)
     with pytest.raises(ValueError, match="engd_damping"):
@@ -79,3 +117,65 @@ def test_engd_checkpoint_resumes_to_the_same_parameters(tmp_path):
     resumed = dlpde.solve("poisson-2d", "pinn", **dict(kw, resume=path))
     for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
         assert torch.equal(a, b)
+
+
+def _objective(cls, case, s, model):
+    torch.manual_seed(0)
+    obj = cls(make(case), model.double(), s)
+    obj.sample()
+    return obj
+
+
+def _mlp(d_in):
+    return torch.nn.Sequential(torch.nn.Linear(d_in, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1))
+
+
+@pytest.mark.parametrize("cls, case", [(StrongFormObjective, "poisson-2d"), (PDEObjective, "poisson-1d-robin"),
+                                       (PDEObjective, "kovasznay")])
+def test_row_blocks_equal_the_whole_batch(cls, case):
+    """The Jacobian built a few points at a time equals the Jacobian of the whole batch's weighted residual vector
+    (rows r·√(w/n)), and the squared rows sum to the objective's loss."""
+    s = SolveSettings(batch=23, boundary_batch=9, boundary_weight=3.0, dtype="float64")
+    d_in = make(case).input_dim
+    model = _mlp(d_in) if case != "kovasznay" else torch.nn.Sequential(_mlp(d_in)[:2], torch.nn.Linear(6, 3))
+    obj = _objective(cls, case, s, model)
+    params = list(model.parameters())
+    J, r = block_jacobian(obj.gram_blocks(), params, points=4)
+    parts = obj._parts(obj.x, obj.cond_points) if cls is StrongFormObjective else obj._parts()
+    whole = torch.cat([v * (w / v.numel()) ** 0.5 for _, v, w in parts])
+    assert torch.allclose((r * r).sum(), (whole * whole).sum(), rtol=1e-12)
+    assert torch.allclose((r * r).sum(), obj.current_loss().detach(), rtol=1e-12)
+    J_whole = jacobian_rows(whole, params)
+    assert torch.allclose(J.T @ J, J_whole.T @ J_whole, atol=1e-10)  # row order differs for systems
+    assert torch.allclose(J.T @ r, J_whole.T @ whole.detach(), atol=1e-10)
+
+
+def test_energy_gram_is_the_hessian_for_a_network_linear_in_its_parameters():
+    """Deep Ritz: for u = Σ_j θ_j φ_j(x) (fixed features φ, trained last layer) the loss is quadratic in θ and the
+    energy's Gram from the row blocks must equal its Hessian exactly (penalty rows included)."""
+    torch.manual_seed(1)
+    features = torch.nn.Sequential(torch.nn.Linear(2, 7), torch.nn.Tanh()).double().requires_grad_(False)
+    head = torch.nn.Linear(7, 1).double()
+    s = SolveSettings(batch=31, boundary_batch=11, boundary_weight=5.0, dtype="float64")
+    obj = _objective(EnergyObjective, "poisson-2d", s, torch.nn.Sequential(features, head))
+    params = list(head.parameters())
+    J, _ = block_jacobian(obj.gram_blocks(), params, points=5)
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+
+    def loss_of(theta):
+        with torch.no_grad():
+            head.weight.copy_(theta[:7].reshape(1, 7))
+            head.bias.copy_(theta[7:])
+        return obj.current_loss()
+    # the loss is quadratic in θ: its Hessian by central differences of autograd gradients is exact up to rounding
+    hess = torch.zeros(8, 8, dtype=F64)
+    for j in range(8):
+        e = torch.zeros(8, dtype=F64)
+        e[j] = 1.0
+        grads = []
+        for sign in (1, -1):
+            value = loss_of(flat + sign * e)
+            grads.append(torch.cat([gr.reshape(-1) for gr in torch.autograd.grad(value, params)]))
+        hess[:, j] = (grads[0] - grads[1]) / 2
+    loss_of(flat)
+    assert torch.allclose(J.T @ J, hess, atol=1e-9)

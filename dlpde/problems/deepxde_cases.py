@@ -135,9 +135,11 @@ def cases() -> list:
         # diffusion-1d / diffusion-inverse: u = sin(πx) + φ(x)·t·N holds the initial and boundary data exactly
         # (hard constraint), so the loss is the residual (and the observations) alone; soft penalties with 2000 Adam
         # + 1000 L-BFGS gave 3.0e-4 in 129 s, the hard constraint 1.1e-4 after 500 + 500 in 26 s (validation/REPORT.md)
+        # optimizer="engd": 100 Gauss–Newton steps, 2 × 32, on 1000 fixed points: 5.1e-8 in 47 s
         Case("diffusion-1d", diffusion_1d, both, "u_t = u_xx + source on [−1,1]×[0,1] (DeepXDE)",
              defaults=dict(steps=500, batch=1000, boundary_batch=200, width=32, depth=3, lr=2e-3,
-                           hard_constraint=True, lbfgs_steps=500, **f64)),
+                           hard_constraint=True, lbfgs_steps=500, **f64,
+                           engd=dict(pinn=dict(steps=100, depth=2, resample_every=100_000, lbfgs_steps=0)))),
         # wave-1d: soft initial, velocity and boundary penalties (4000 Adam + 2000 L-BFGS, sin) stalled at 0.38; the
         # hard constraint u = u₀ + t²·4x(1−x)·N (u_t(x, 0) = 0 exactly as well), first-layer scale 8 and float64
         # L-BFGS give 4.2e-2 after 3000 L-BFGS steps and 4.8e-3 after 6000 (validation/REPORT.md)

@@ -16,13 +16,14 @@ from dlpde.fields import FieldEvaluator, accessor
 from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
-from dlpde.solvers.pinn import CollocationSamples, Part, weighted_loss, weighted_residuals
+from dlpde.solvers.pinn import CollocationSamples, Part, row_block, weighted_loss
 
 Tensor = torch.Tensor
 
 
 class PDEObjective(CollocationSamples):
     """Residual + condition losses of a ``PDE`` on collocation points redrawn every ``resample_every`` steps."""
+    least_squares = True  # ENGD: the rows are residuals (dlpde.training.engd)
 
     def __init__(self, problem: PDE, model: nn.Module, s: SolveSettings):
         if s.options.get("compile"):
@@ -70,17 +71,32 @@ class PDEObjective(CollocationSamples):
             self._check(terms)
         return total, terms
 
-    def residual_vector(self) -> Tensor:
-        """r_e/√n for each residual, √(β w_c / n_c)·e_c for each condition: loss = ‖r‖² (for
-        ``optimizer="engd"``)."""
-        return weighted_residuals(self._parts())
+    def current_loss(self) -> Tensor:
+        """The loss at the current points (ENGD's line search)."""
+        return weighted_loss(self._parts())[0]
+
+    def gram_blocks(self) -> list:
+        """ENGD's rows: (r_e/√n for each residual e) at the collocation points, √(β w_c / n_c)·e_c at each
+        condition's points; their squares sum to the loss."""
+        blocks = [row_block((self.x,), lambda x: torch.stack(list(self._residuals(x).values()), dim=1), 1.0)]
+        for c, (xb, data) in zip(self.conditions, self.cond_points):
+            blocks.append(row_block((xb, data), lambda xb, data, c=c: self._condition_error(c, xb, data),
+                                    float(self.s.boundary_weight * c.weight)))
+        return blocks
 
     def _parts(self) -> list[Part]:
         """(term name, per-point values, weight in the loss) for each residual and condition."""
+        parts = [(name, r, 1.0) for name, r in self._residuals(self.x).items()]
+        for c, (xb, data) in zip(self.conditions, self.cond_points):
+            parts.append((c.name, self._condition_error(c, xb, data), float(self.s.boundary_weight * c.weight)))
+        return parts
+
+    def _residuals(self, x: Tensor) -> dict[str, Tensor]:
+        """Each residual of the PDE at points x, (n,) each."""
         k = {name: param for name, param in self.unknowns.items()}
-        ev, u = self._fields("pde", self.x)
+        ev, u = self._fields("pde", x)
         try:
-            residuals = self.problem.residuals(self.x, u, k)
+            residuals = self.problem.residuals(x, u, k)
         except (RuntimeError, TypeError, IndexError) as e:
             if self._checked:
                 raise
@@ -88,17 +104,18 @@ class PDEObjective(CollocationSamples):
                              f"points ({type(e).__name__}: {e}); points are (n, D) tensors, the accessor's "
                              "methods return (n,) tensors") from None
         self._plans.setdefault("pde", list(ev.requests))
-        parts = [(name, r, 1.0) for name, r in residuals.items()]
-        for c, (xb, data) in zip(self.conditions, self.cond_points):
-            ev_c, u_c = self._fields(c.name, xb)
-            field = u_c if not hasattr(u_c, "__len__") else u_c[c.component]
-            e = c.error(xb, field, data)
-            if not isinstance(e, Tensor) or e.ndim != 1:
-                raise ValueError(f"the {c.name} condition must give one error per point (a 1-D tensor), got "
-                                 f"{tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__}")
-            self._plans.setdefault(c.name, list(ev_c.requests))
-            parts.append((c.name, e, float(self.s.boundary_weight * c.weight)))
-        return parts
+        return residuals
+
+    def _condition_error(self, c, xb: Tensor, data: Tensor) -> Tensor:
+        """The condition's error at its points (n,)."""
+        ev_c, u_c = self._fields(c.name, xb)
+        field = u_c if not hasattr(u_c, "__len__") else u_c[c.component]
+        e = c.error(xb, field, data)
+        if not isinstance(e, Tensor) or e.ndim != 1:
+            raise ValueError(f"the {c.name} condition must give one error per point (a 1-D tensor), got "
+                             f"{tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__}")
+        self._plans.setdefault(c.name, list(ev_c.requests))
+        return e
 
     def _check(self, terms: dict[str, Tensor]) -> None:
         """At the first loss: NaN or infinity before any training comes from the problem's functions."""

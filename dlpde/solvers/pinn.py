@@ -69,13 +69,17 @@ def weighted_loss(parts: list[Part]) -> tuple[torch.Tensor, dict[str, torch.Tens
     return total, terms
 
 
-def weighted_residuals(parts: list[Part]) -> torch.Tensor:
-    """The vector r with ‖r‖² = the loss of ``weighted_loss``: each part's values times √(weight / n)."""
-    return torch.cat([v * (weight / v.numel()) ** 0.5 for _, v, weight in parts])
+def row_block(points: tuple[torch.Tensor, ...], values: Callable[..., torch.Tensor], weight: float):
+    """ENGD's rows of one loss term weight·mean(v²) over n points (``dlpde.training.engd.block_jacobian``):
+    (n, sl ↦ values(*[p[sl] for p in points]) · √(weight / n)), so the squared rows sum to the term."""
+    n = len(points[0])
+    scale = math.sqrt(weight / n)
+    return n, lambda sl: values(*(p[sl] for p in points)) * scale
 
 
 class StrongFormObjective(CollocationSamples):
     """Residual + condition losses; shared by PINN and DGM (which differ in network and sampling defaults)."""
+    least_squares = True  # ENGD: the rows are residuals (dlpde.training.engd)
 
     def __init__(self, problem: Problem, model: nn.Module, s: SolveSettings):
         self.problem, self.model, self.s = problem, model, s
@@ -113,13 +117,29 @@ class StrongFormObjective(CollocationSamples):
     def _loss_terms(self, x, cond_points):
         return weighted_loss(self._parts(x, cond_points))
 
-    def residual_vector(self) -> torch.Tensor:
-        """r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points: loss = ‖r‖²
-        (for ``optimizer="engd"``)."""
-        return weighted_residuals(self._parts(self.x, self.cond_points))
+    def current_loss(self) -> torch.Tensor:
+        """The loss at the current points (ENGD's line search)."""
+        return self._terms(self.x, self.cond_points)[0]
+
+    def gram_blocks(self) -> list:
+        """ENGD's rows: r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points."""
+        blocks = [row_block((self.x,), self._residual, 1.0)]
+        for c, (xb, target) in zip(self.conditions, self.cond_points):
+            blocks.append(row_block((xb, target), self._condition_error, float(self.s.boundary_weight * c.weight)))
+        return blocks
+
+    def _condition_error(self, xb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.model(xb)[:, 0] - target
 
     def _parts(self, x, cond_points) -> list[Part]:
         """(term name, per-point values, weight in the loss): the residual, then each condition."""
+        parts = [("pde", self._residual(x), 1.0)]
+        for c, (xb, target) in zip(self.conditions, cond_points):
+            parts.append((c.name, self._condition_error(xb, target), float(self.s.boundary_weight * c.weight)))
+        return parts
+
+    def _residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The PDE residual at points x (n,)."""
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
                       probes=self.s.probes, generator=self.gen)
         try:
@@ -135,10 +155,7 @@ class StrongFormObjective(CollocationSamples):
             raise ValueError(f"the residual of {self.problem.case} must have shape ({x.shape[0]},), one value per "
                              f"point, got {shape}; the source term probably returns shape (n, 1): "
                              "return f(x)[:, 0] or a 1-D tensor")
-        parts = [("pde", r, 1.0)]
-        for c, (xb, target) in zip(self.conditions, cond_points):
-            parts.append((c.name, self.model(xb)[:, 0] - target, float(self.s.boundary_weight * c.weight)))
-        return parts
+        return r
 
 
 def scaling(problem: Problem, s: SolveSettings) -> dict:

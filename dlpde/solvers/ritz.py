@@ -37,20 +37,45 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import Solver, lbfgs_batch_option
-from dlpde.solvers.pinn import CollocationSamples, scaled_network
+from dlpde.solvers.pinn import CollocationSamples, row_block, scaled_network
 
 Tensor = torch.Tensor
 WARMUP_START = 1e-2  # β starts at WARMUP_START·β when the option penalty_warmup > 0
 
 
-def energy_terms(problem: Problem, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """The energy density e(x, u, ∇u) at points x (n, d) of the scalar field ``fn`` (x ↦ (n,) or (n, 1)),
-    with ∇u from one reverse pass; differentiable in fn's parameters (the graph is kept)."""
+def field_and_gradient(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """u (n,) and ∇u (n, d) of the scalar field ``fn`` (x ↦ (n,) or (n, 1)) at points x, ∇u from one reverse
+    pass; differentiable in fn's parameters when grad mode is on (the graph is kept)."""
     x = x.detach().requires_grad_(True)
     u = fn(x)
     u = u[:, 0] if u.ndim == 2 else u
     (grad,) = torch.autograd.grad(u.sum(), x, create_graph=torch.is_grad_enabled())
+    return u, grad
+
+
+def energy_terms(problem: Problem, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """The energy density e(x, u, ∇u) at points x (n, d) of the scalar field ``fn``."""
+    u, grad = field_and_gradient(fn, x)
     return problem.energy_density(x, u, grad)
+
+
+def density_hessian_factor(problem: Problem, x: Tensor, u: Tensor, grad: Tensor) -> Tensor:
+    """L (n, 1 + d, r) with L·Lᵀ = ∂²e/∂(u, ∇u)² at each point: the energy's Gram factor for ENGD.
+
+    The Hessian comes from autograd (1 + d second-derivative passes over the density alone, cheap), so any
+    density a problem defines is served. Negative curvature is dropped (a Gauss–Newton Gram must be positive
+    semi-definite) and so are directions without curvature at any point (for ½|∇u|² − fu, the u direction)."""
+    v = torch.cat([u.detach()[:, None], grad.detach()], dim=1).requires_grad_(True)
+    with torch.enable_grad():
+        e = problem.energy_density(x.detach(), v[:, 0], v[:, 1:])
+        (first,) = torch.autograd.grad(e.sum(), v, create_graph=True)
+        cols = [torch.autograd.grad(first[:, j].sum(), v, retain_graph=True, materialize_grads=True)[0]
+                if first.requires_grad else torch.zeros_like(v) for j in range(v.shape[1])]
+    hess = torch.stack(cols, dim=2).detach()
+    lam, q = torch.linalg.eigh(0.5 * (hess + hess.mT))
+    lam = lam.clamp_min(0)
+    keep = lam.amax(dim=0) > 1e-12 * max(float(lam.max()), torch.finfo(lam.dtype).tiny)
+    return (q * lam.sqrt()[:, None, :])[:, :, keep]
 
 
 def energy_estimate(problem: Problem, fn: Callable[[Tensor], Tensor], n: int, *,
@@ -91,6 +116,7 @@ class EnergyObjective(CollocationSamples):
         self.warmup_steps = int(round(warmup * s.steps))
         self.lbfgs_batch = lbfgs_batch_option(s)  # interior points of the L-BFGS phase's quadrature
         self.in_lbfgs = False
+        self.beta = self.penalty_weight(0)
 
     def begin_lbfgs(self) -> None:
         """Called by the Trainer as the L-BFGS phase starts: its one fixed quadrature has ``lbfgs_batch`` points."""
@@ -110,13 +136,40 @@ class EnergyObjective(CollocationSamples):
                 self.sample(self.lbfgs_batch, max(1, round(self.s.boundary_batch * ratio)))
             else:
                 self.sample()
+        self.beta = self.penalty_weight(step)
+        return self._evaluate()
+
+    least_squares = False  # ENGD: the rows factor the energy's Gram (dlpde.training.engd)
+
+    def current_loss(self) -> Tensor:
+        """The loss at the current points and penalty weight (ENGD's line search)."""
+        return self._evaluate()[0]
+
+    def gram_blocks(self) -> list:
+        """ENGD's rows, whose Jacobian factors the energy's Gram: √(|Ω|/n)·Lᵀ(u, ∇u) at each interior point, L
+        from ``density_hessian_factor``, and √(2β w_c |∂Ω|/n_c)·(u − g) at each penalised condition's points."""
+        blocks = [row_block((self.x,), self._energy_rows, self.volume)]
+        for c, (xb, target) in zip(self.conditions, self.cond_points):
+            blocks.append(row_block((xb, target), self._condition_error,
+                                    2 * self.beta * c.weight * self.boundary_measure))
+        return blocks
+
+    def _energy_rows(self, x: Tensor) -> Tensor:
+        u, grad = field_and_gradient(self.model, x)
+        factor = density_hessian_factor(self.problem, x, u, grad)
+        return torch.einsum("nkr,nk->nr", factor, torch.cat([u[:, None], grad], dim=1))
+
+    def _condition_error(self, xb: Tensor, target: Tensor) -> Tensor:
+        return self.model(xb)[:, 0] - target
+
+    def _evaluate(self) -> tuple[Tensor, dict[str, Tensor]]:
         energy = self.volume * energy_terms(self.problem, self.model, self.x).mean()
         terms = {"energy": energy}
-        total, beta = energy, self.penalty_weight(step)
+        total = energy
         for c, (xb, target) in zip(self.conditions, self.cond_points):
-            e = self.model(xb)[:, 0] - target
+            e = self._condition_error(xb, target)
             terms[f"loss_{c.name}"] = (e * e).mean()
-            total = total + beta * c.weight * self.boundary_measure * terms[f"loss_{c.name}"]
+            total = total + self.beta * c.weight * self.boundary_measure * terms[f"loss_{c.name}"]
         return total, terms
 
 

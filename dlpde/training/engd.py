@@ -1,7 +1,7 @@
-"""Energy natural gradient descent (ENGD) for least-squares losses: a Gauss–Newton step in sample space.
+"""Energy natural gradient descent (ENGD) for least-squares losses and energies: Gauss–Newton steps.
 
 Müller & Zeinhofer, "Achieving high accuracy with PINNs via energy natural gradient descent", ICML 2023. For a
-loss L(θ) = ‖r(θ)‖², r the weighted residuals at all collocation and condition points (``residual_vector()`` of
+loss L(θ) = ‖r(θ)‖², r the weighted residuals at all collocation and condition points (``gram_blocks()`` of
 the strong-form objectives, so that L equals their loss), the Gram matrix is G = JᵀJ with J = ∂r/∂θ (M × P).
 For a linear PDE this is the paper's energy Gram matrix; for a nonlinear one it is the Gauss–Newton matrix of
 the linearised residual. The step direction
@@ -14,11 +14,17 @@ so one default serves every scale of residual). θ ← θ − ηδ with η from 
 the same points, as in the paper. The damping adapts as in Levenberg–Marquardt: ×100 when no η lowers the loss
 (θ then stays), ×10 when the best η is below ¼, ÷10 after a full step (η = 1).
 
-J is built by reverse mode: its rows are vector–Jacobian products with unit vectors, batched over ``chunk`` rows
-at a time (``torch.autograd.grad(..., is_grads_batched=True)``, a vmap over the backward pass). This works on any
-objective, network and derivative method the solvers use, hard constraints included, at the price of M
-backward passes' worth of arithmetic per step; so ENGD is meant for small networks and batches (hundreds to a
-few thousand of each), where it reaches errors that Adam does not (README, "Optimizers"). float64 is
+For an energy (Deep Ritz: L(θ) = E(u_θ), E convex in (u, ∇u)) the objective's rows are instead a feature
+vector z whose Jacobian factors the energy's Gram, G = J_zᵀJ_z = ∂²L/∂(u,∇u)² pulled back to θ (the paper's energy
+inner product: for ½|∇u|² − fu, z = √(|Ω|/n)·∇u at each point, plus √(2β w|∂Ω|/n_b)·u at the boundary points of a
+penalty); the direction is then δ = G⁺∇L (``natural_gradient_direction``), Newton's step for the energy in
+function space, projected on the network's tangent space.
+
+J is built by reverse mode (``block_jacobian``): its rows are vector–Jacobian products with unit vectors, batched
+(``torch.autograd.grad(..., is_grads_batched=True)``, a vmap over the backward pass) over the rows of a few points
+at a time, each slice of points evaluated in a graph of its own. This works on any objective, network and
+derivative method the solvers use, hard constraints included, at the price of M small backward passes per
+step; so ENGD is meant for small networks and batches (hundreds to a few thousand of each), where it reaches errors that Adam does not (README, "Optimizers"). float64 is
 recommended: the Gram's condition number grows as the residual falls.
 """
 from __future__ import annotations
@@ -30,6 +36,9 @@ import torch
 
 Tensor = torch.Tensor
 MIN_DAMPING = 1e-14
+
+
+Block = tuple[int, Callable[[slice], Tensor]]  # (n points, the rows of the points in a slice: (k·rows per point,))
 
 
 def jacobian_rows(r: Tensor, params: list[Tensor], *, chunk: int = 256) -> Tensor:
@@ -53,33 +62,74 @@ def jacobian_rows(r: Tensor, params: list[Tensor], *, chunk: int = 256) -> Tenso
     return out
 
 
+def block_jacobian(blocks: list[Block], params: list[Tensor], *, points: int = 32) -> tuple[Tensor, Tensor]:
+    """(J, r): the rows of all blocks and their Jacobian, built ``points`` points at a time.
+
+    A row depends on its own point only, but a reverse pass through a batch's graph costs the whole batch; so the
+    rows of each slice of ``points`` points are differentiated through a graph of that slice alone — M·points
+    instead of M·n points' worth of backward passes, for any objective and derivative method."""
+    Js, rs = [], []
+    for n, rows in blocks:
+        for start in range(0, n, points):
+            with torch.enable_grad():
+                r = rows(slice(start, min(start + points, n))).reshape(-1)
+                Js.append(jacobian_rows(r, params, chunk=max(r.numel(), 1)))
+            rs.append(r.detach())
+    return torch.cat(Js), torch.cat(rs)
+
+
+def _damped(K: Tensor, damping: float) -> Tensor:
+    """K + λI with λ = damping × K's mean diagonal (in place)."""
+    K.diagonal().add_(damping * max(float(K.diagonal().mean()), torch.finfo(K.dtype).tiny))
+    return K
+
+
+def _solve_spd(K: Tensor, rhs: Tensor) -> Tensor:
+    """K⁻¹ rhs by Cholesky; least squares where K is not positive definite in floating point."""
+    factor, info = torch.linalg.cholesky_ex(K)
+    if int(info) == 0:
+        return torch.cholesky_solve(rhs, factor)
+    return torch.linalg.lstsq(K, rhs).solution
+
+
 def gauss_newton_direction(J: Tensor, r: Tensor, damping: float) -> Tensor:
     """δ = (JᵀJ + λI)⁻¹Jᵀr with λ = damping × mean diagonal of the Gram; in sample space when M ≤ P."""
     m, p = J.shape
-    sample_space = m <= p
-    K, rhs = (J @ J.T, r.reshape(-1, 1)) if sample_space else (J.T @ J, J.T @ r.reshape(-1, 1))
-    K.diagonal().add_(damping * max(float(K.diagonal().mean()), torch.finfo(J.dtype).tiny))
-    factor, info = torch.linalg.cholesky_ex(K)
-    if int(info) == 0:
-        y = torch.cholesky_solve(rhs, factor)
-    else:  # not positive definite in floating point: least squares
-        y = torch.linalg.lstsq(K, rhs).solution
-    return (J.T @ y).reshape(-1) if sample_space else y.reshape(-1)
+    if m <= p:
+        return (J.T @ _solve_spd(_damped(J @ J.T, damping), r.reshape(-1, 1))).reshape(-1)
+    return _solve_spd(_damped(J.T @ J, damping), J.T @ r.reshape(-1, 1)).reshape(-1)
+
+
+def natural_gradient_direction(J: Tensor, g: Tensor, damping: float) -> Tensor:
+    """δ = (JᵀJ + λI)⁻¹g for a gradient g that need not lie in J's row space (an energy's gradient).
+
+    In parameter space when M > P. In sample space (M ≤ P) the pseudo-inverse form Jᵀ(JJᵀ + λI)⁻²Jg: with
+    J = USVᵀ it is V·S²/(S² + λ)²·Vᵀg, i.e. (JᵀJ + λI)⁻¹g on J's row space (up to O(λ²)) and 0 on its null space,
+    where the Gram carries no information and (JᵀJ + λI)⁻¹ would return g/λ."""
+    m, p = J.shape
+    g = g.reshape(-1, 1)
+    if m > p:
+        return _solve_spd(_damped(J.T @ J, damping), g).reshape(-1)
+    K = _damped(J @ J.T, damping)
+    return (J.T @ _solve_spd(K, _solve_spd(K, J @ g))).reshape(-1)
 
 
 class ENGD(torch.optim.Optimizer):
     """ENGD / Gauss–Newton with a grid line search (see the module docstring).
 
-    ``residuals()``: the weighted residual vector at the objective's current points (loss = its squared norm);
-    ``step()`` linearises it at the current parameters, solves for δ and takes the best step on the grid. The
-    learning rate of the param group is not used (the line search chooses the step)."""
+    ``blocks()``: the objective's row blocks at its current points (``block_jacobian``); ``value()``: its loss
+    there, with a graph. Least squares (``least_squares=True``): the rows are the weighted residuals r, loss =
+    ‖r‖², δ = ``gauss_newton_direction``. Energy: the rows are z with Gram J_zᵀJ_z, δ = ``natural_gradient_direction``
+    of ∇value. ``step()`` linearises at the current parameters, solves for δ and takes the best step on the grid.
+    The learning rate of the param group is not used (the line search chooses the step)."""
 
-    def __init__(self, params: Iterable[Tensor], residuals: Callable[[], Tensor], *, damping: float = 1e-10,
-                 halvings: int = 20, chunk: int = 256):
+    def __init__(self, params: Iterable[Tensor], blocks: Callable[[], list[Block]], value: Callable[[], Tensor], *,
+                 least_squares: bool, damping: float = 1e-10, halvings: int = 20, points: int = 32):
         if not (isinstance(damping, (int, float)) and math.isfinite(damping) and damping > 0):
             raise ValueError(f"engd_damping must be a positive number, got {damping!r}")
         super().__init__(params, dict(lr=1.0, damping=float(damping)))
-        self.residuals, self.halvings, self.chunk = residuals, int(halvings), int(chunk)
+        self.blocks, self.value, self.least_squares = blocks, value, bool(least_squares)
+        self.halvings, self.points = int(halvings), int(points)
         self.last_step: dict = {}
 
     def _params(self) -> list[Tensor]:
@@ -98,19 +148,24 @@ class ENGD(torch.optim.Optimizer):
     def _loss_at(self, params, base, delta, eta) -> float:
         self._move(params, base, delta, eta)
         with torch.enable_grad():  # derivative methods may need autograd; no backward is taken
-            r = self.residuals().detach()
-        value = float((r * r).sum())
+            value = float(self.value().detach())
         return value if math.isfinite(value) else math.inf
 
-    def step(self, closure=None) -> Tensor:  # noqa: ARG002 (the residuals come from the objective)
+    def _direction(self, params: list[Tensor], damping: float) -> tuple[Tensor, float]:
+        """(δ, loss) at the current parameters."""
+        J, r = block_jacobian(self.blocks(), params, points=self.points)
+        if self.least_squares:
+            return gauss_newton_direction(J, r, damping), float((r * r).sum())
+        with torch.enable_grad():
+            loss = self.value()
+            grads = torch.autograd.grad(loss, params, materialize_grads=True)
+        g = torch.cat([gr.reshape(-1) for gr in grads])
+        return natural_gradient_direction(J, g, damping), float(loss.detach())
+
+    def step(self, closure=None) -> Tensor:  # noqa: ARG002 (the loss comes from the objective)
         params = self._params()
         group = self.param_groups[0]
-        with torch.enable_grad():
-            r = self.residuals()
-            J = jacobian_rows(r, params, chunk=self.chunk)
-        r = r.detach().reshape(-1)
-        loss0 = float((r * r).sum())
-        delta = gauss_newton_direction(J, r, group["damping"])
+        delta, loss0 = self._direction(params, group["damping"])
         base = [p.detach().clone() for p in params]
         best, best_eta = loss0, 0.0
         for k in range(self.halvings + 1):

@@ -243,18 +243,19 @@ class Trainer:
         return TrainResult(self._history, status, message, wall, steps_done, self._written, self._rollbacks)
 
     def _first_optimizer(self, params: list[Tensor], objective: Objective) -> torch.optim.Optimizer:
-        """Adam, or ENGD (``dlpde.training.engd``) on the objective's residual vector."""
+        """Adam, or ENGD (``dlpde.training.engd``) on the objective's residual vector or energy."""
         c = self.config
         if c.optimizer == "adam":
             return torch.optim.Adam(params, lr=c.lr, fused=True)  # one kernel for all parameters
         if self._world > 1:
             raise ValueError("optimizer='engd' runs in one process only (its Gram matrix is not reduced across "
                              "processes); run without torchrun or use optimizer='adam'")
-        if not hasattr(objective, "residual_vector"):
-            raise ValueError(f"optimizer='engd' needs a least-squares loss (the strong-form solvers: pinn, dgm); "
-                             f"{type(objective).__name__} has none; use optimizer='adam'")
         from dlpde.training.engd import ENGD
-        return ENGD(params, objective.residual_vector, damping=c.engd_damping)
+        if hasattr(objective, "gram_blocks"):  # least squares (PINN, DGM, general PDEs) or an energy (Deep Ritz)
+            return ENGD(params, objective.gram_blocks, objective.current_loss,
+                        least_squares=objective.least_squares, damping=c.engd_damping)
+        raise ValueError(f"optimizer='engd' needs a least-squares loss or an energy (pinn, dgm, ritz); "
+                         f"{type(objective).__name__} has neither; use optimizer='adam'")
 
     def _adam(self, adam, step: int) -> tuple[str, str, int]:
         """The first phase: Adam steps, or ENGD steps (no gradient needed: the step builds its own Jacobian)."""
