@@ -48,42 +48,62 @@ def _nonneg_int(name):
     return parse
 
 
-def _positive_float(name):
+def _positive_float(name, *, zero: bool = False):
     def parse(text):
         try:
             v = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not (math.isfinite(v) and v > 0):
-            raise argparse.ArgumentTypeError(f"{name} must be a positive finite number, got {text}")
+        if not (math.isfinite(v) and (v > 0 or (zero and v == 0))):
+            kind = "a finite number ≥ 0" if zero else "a positive finite number"
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, got {text}")
         return v
     return parse
+
+
+def _nonneg_float(name):
+    return _positive_float(name, zero=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dlpde", description="Neural-network PDE solvers checked against classical references.")
     p.add_argument("-v", "--verbose", action="store_true", help="log every log-interval to stderr")
+    # -v may also come after the command (dlpde solve poisson-2d -v); SUPPRESS keeps the main parser's value
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log every log-interval to stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("cases", help="list the named cases and the solvers that apply")
-    s = sub.add_parser("solve", help="train a solver on a named case and save the result to HDF5")
-    s.add_argument("case")
-    s.add_argument("--solver", default="pinn")
-    s.add_argument("--dim", type=_positive_int("--dim"))
-    s.add_argument("--steps", type=_positive_int("--steps"))
-    s.add_argument("--batch", type=_positive_int("--batch"))
-    s.add_argument("--boundary-batch", type=_positive_int("--boundary-batch"))
-    s.add_argument("--width", type=_positive_int("--width"))
-    s.add_argument("--depth", type=_positive_int("--depth"))
-    s.add_argument("--activation")
-    s.add_argument("--lr", type=_positive_float("--lr"))
-    s.add_argument("--lbfgs-steps", type=_nonneg_int("--lbfgs-steps"))
+    sub.add_parser("cases", help="list the named cases and the solvers that apply", parents=[common])
+    s = sub.add_parser("solve", help="train a solver on a named case and save the result to HDF5",
+                       parents=[common], description="Train a solver on a named case and save the result to HDF5. "
+                       "Options left out take the case's defaults for the solver (`dlpde cases`; "
+                       "dlpde/problems/registry.py), then dlpde.settings.SolveSettings's.")
+    s.add_argument("case", help="a named case (`dlpde cases`)")
+    s.add_argument("--solver", default="pinn", help="pinn | dgm | ritz | deep-bsde | mfg (default: pinn)")
+    s.add_argument("--dim", type=_positive_int("--dim"), help="dimension, for cases of any dimension")
+    s.add_argument("--steps", type=_positive_int("--steps"), help="steps of the first optimizer (Adam or ENGD)")
+    s.add_argument("--batch", type=_positive_int("--batch"), help="interior collocation points per step")
+    s.add_argument("--boundary-batch", type=_positive_int("--boundary-batch"),
+                   help="points per boundary/initial condition per step")
+    s.add_argument("--boundary-weight", type=_nonneg_float("--boundary-weight"),
+                   help="weight β of the condition terms in the loss")
+    s.add_argument("--width", type=_positive_int("--width"), help="neurons per hidden layer")
+    s.add_argument("--depth", type=_positive_int("--depth"), help="hidden layers (residual blocks for ritz)")
+    s.add_argument("--activation", help="tanh | sin | softplus | relu3 | logcosh")
+    s.add_argument("--lr", type=_positive_float("--lr"), help="Adam's initial learning rate (cosine decay)")
+    s.add_argument("--lbfgs-steps", type=_nonneg_int("--lbfgs-steps"),
+                   help="L-BFGS iterations after the first phase, on one fixed batch (0: none)")
     s.add_argument("--optimizer", choices=["adam", "engd"],
                    help="first phase: adam (default) or engd, Gauss–Newton / energy natural gradient with a line "
-                        "search (pinn, dgm; small networks, float64)")
-    s.add_argument("--derivative", help="auto | forward | autograd | hutchinson | sdgd")
-    s.add_argument("--seed", type=_nonneg_int("--seed"))
-    s.add_argument("--device", choices=["cpu", "cuda"])
-    s.add_argument("--dtype", choices=["float32", "float64"])
+                        "search (pinn, dgm, ritz; small networks, float64); engd takes the case's ENGD settings")
+    s.add_argument("--threads", type=_positive_int("--threads"),
+                   help="CPU threads for torch (default: torch's; on a shared machine 1 is often fastest)")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                   help="progress: a bar on a terminal, a line every 30 s otherwise (default: on)")
+    s.add_argument("--derivative", help="auto | forward | autograd | hutchinson | sdgd (default: auto)")
+    s.add_argument("--seed", type=_nonneg_int("--seed"), help="random seed (default: 0)")
+    s.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda where available, else cpu")
+    s.add_argument("--dtype", choices=["float32", "float64"], help="default: float32 or the case's")
     s.add_argument("--out", help="output HDF5 file (default: CASE-SOLVER-dDIM.h5)")
     s.add_argument("--plot", help="also write a PNG figure (solution, reference, difference, error history)")
     s.add_argument("--log-every", type=_positive_int("--log-every"), help="steps between history rows")
@@ -97,13 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="train, compare with the reference (exact or finite elements) and write "
                        "HDF5 (+ /validation), PNG and XDMF")
     for action in s._actions:  # the options of solve, except the output names
-        if action.dest not in ("help", "out", "plot"):
+        if action.dest not in ("help", "out", "plot", "verbose"):
             v._add_action(action)
+    v.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log every log-interval to stderr")
     v.add_argument("--out", help="output HDF5 file (default: CASE-SOLVER-dDIM-validation.h5); the figure is "
                    "<stem>.png, the finite element fields <stem>-fem.xdmf")
     v.add_argument("--plot", help="the PNG figure (default: <stem>.png)")
-    i = sub.add_parser("info", help="print the attributes of a saved solution file")
-    i.add_argument("file")
+    i = sub.add_parser("info", help="print the attributes of a saved solution file", parents=[common])
+    i.add_argument("file", help="an HDF5 file written by dlpde")
     return p
 
 
@@ -137,6 +159,19 @@ def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | No
                          "the checkpoint file")
 
 
+SETTING_KEYS = ("steps", "batch", "boundary_batch", "boundary_weight", "width", "depth", "activation", "lr",
+                "lbfgs_steps", "optimizer", "derivative", "seed", "device", "dtype", "log_every", "checkpoint_every",
+                "resume", "max_rollbacks", "progress")
+
+
+def solve_settings(args) -> dict:
+    """The solver settings given on the command line (solve, validate); sets torch's threads if --threads."""
+    if getattr(args, "threads", None) is not None:
+        import torch
+        torch.set_num_threads(args.threads)
+    return {k: getattr(args, k) for k in SETTING_KEYS if getattr(args, k, None) is not None}
+
+
 def cmd_solve(args) -> int:
     import dlpde
     from dlpde import distributed
@@ -154,9 +189,7 @@ def cmd_solve(args) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")
     _check_paths(out, args.plot, checkpoint, args.resume)
-    keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "optimizer",
-            "derivative", "seed", "device", "dtype", "log_every", "checkpoint_every", "resume", "max_rollbacks")
-    settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    settings = solve_settings(args)
     sol = dlpde.solve(problem, args.solver, checkpoint_path=str(checkpoint), **settings)
     if not distributed.is_main():  # under torchrun only rank 0 writes and prints
         return 0 if sol.status == "ok" else STOPPED_EXIT.get(sol.status, 1)

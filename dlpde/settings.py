@@ -29,7 +29,7 @@ class SolveSettings:
     schedule: str = "cosine"
     lr_final_ratio: float = 1e-2
     lbfgs_steps: int = 0
-    optimizer: str = "adam"  # adam | engd (Gauss–Newton / energy natural gradient, strong-form solvers)
+    optimizer: str = "adam"  # adam | engd (Gauss–Newton / energy natural gradient: pinn, dgm, ritz)
     engd_damping: float = 1e-10
     resample_every: int = 1
     boundary_weight: float = 1.0

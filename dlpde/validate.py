@@ -348,9 +348,8 @@ def cmd_validate(args) -> int:
 
     check_dim(args.dim)
     problem = make_problem(args.case, dim=args.dim, mesh=getattr(args, "mesh", None))
-    keys = ("steps", "batch", "boundary_batch", "width", "depth", "activation", "lr", "lbfgs_steps", "derivative",
-            "seed", "device", "dtype", "log_every", "checkpoint_every", "resume", "max_rollbacks")
-    settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    from dlpde.cli import solve_settings
+    settings = solve_settings(args)
     out, _, _ = default_paths(args.case, args.solver, problem.dim, args.out)
     checkpoint = Path(args.checkpoint) if getattr(args, "checkpoint", None) else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")

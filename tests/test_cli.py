@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -51,3 +52,17 @@ def test_solve_end_to_end(tmp_path):
         assert f.attrs["status"] == "ok" and f.attrs["steps"] == 20
     info = run("info", str(out))
     assert info.returncode == 0 and "case: poisson-sin-Nd" in info.stdout
+
+
+def test_verbose_anywhere_threads_weight_progress_and_help_for_every_option():
+    from dlpde.cli import UsageError, build_parser, solve_settings
+    p = build_parser()
+    a = p.parse_args(["solve", "poisson-2d", "-v", "--threads", "1", "--boundary-weight", "0", "--no-progress"])
+    assert a.verbose is True and a.threads == 1
+    assert solve_settings(a) == {"boundary_weight": 0.0, "progress": False}
+    assert p.parse_args(["-v", "cases"]).verbose is True and p.parse_args(["cases"]).verbose is False
+    assert p.parse_args(["validate", "poisson-2d", "-v"]).verbose is True
+    with pytest.raises(UsageError, match="boundary-weight must be a finite number ≥ 0"):
+        p.parse_args(["solve", "poisson-2d", "--boundary-weight", "-1"])
+    solve = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices["solve"]
+    assert all(action.help for action in solve._actions), [a.dest for a in solve._actions if not a.help]

@@ -1,0 +1,104 @@
+"""Error against training time: Adam, Adam + L-BFGS and ENGD on five problems, one thread, one run (issue 13).
+
+    python benchmarks/optimizers.py                       # all five (about 30 minutes on one CPU thread)
+    python benchmarks/optimizers.py --cases poisson-2d    # one of them; rewrites only what it ran
+
+Writes benchmarks/OPTIMIZERS.md (a table) and benchmarks/optimizers.png (relative L2 error against training
+seconds). Adam and Adam + L-BFGS are the case's own defaults: one run, whose first phase is the Adam curve (the
+cosine schedule is the same with or without the L-BFGS phase that follows). ENGD is ``optimizer="engd"`` with the
+case's ENGD settings (``Case.settings_for``). Errors are those the solver logs at its evaluation points
+(``eval_every``) on ``eval_points`` fresh points, or the case's reference grid; seconds are the history's training
+wall time (evaluation included, alike for all). "to 1e-3" is the first evaluation at or below 1e-3.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+
+import dlpde
+
+HERE = Path(__file__).resolve().parent
+CASES = {"poisson-2d": None, "poisson-sin-Nd": 5, "diffusion-1d": None, "helmholtz-2d": None, "burgers-1d": None}
+EVAL = dict(eval_points=4000, progress=False, seed=0)
+THRESHOLD = 1e-3
+
+
+def curve(sol, phases: set[str] | None = None) -> list[tuple[float, float]]:
+    """(seconds, error) at the logged evaluations, restricted to some phases."""
+    h = sol.history.columns()
+    out = []
+    for t, e, phase in zip(h["seconds"], h["rel_l2_error"], h["phase"]):
+        if math.isfinite(e) and (phases is None or phase in phases):
+            out.append((float(t), float(e)))
+    return out
+
+
+def time_to(points: list[tuple[float, float]], level: float) -> float:
+    return next((t for t, e in points if e <= level), math.nan)
+
+
+def run_case(case: str, dim: int | None) -> dict:
+    default = dlpde.solve(case, "pinn", dim=dim, log_every=50, eval_every=50, **EVAL)
+    engd = dlpde.solve(case, "pinn", dim=dim, optimizer="engd", log_every=5, eval_every=5, **EVAL)
+    adam = curve(default, {"adam"})
+    return {"case": case, "dim": default.dim,
+            "curves": {"Adam": adam, "Adam + L-BFGS": curve(default), "ENGD": curve(engd)},
+            "final": {"Adam": adam[-1][1] if adam else math.nan,
+                      "Adam + L-BFGS": default.metrics["rel_l2_error"], "ENGD": engd.metrics["rel_l2_error"]},
+            "seconds": {"Adam": adam[-1][0] if adam else math.nan, "Adam + L-BFGS": default.wall_time_s,
+                        "ENGD": engd.wall_time_s},
+            "steps": {"Adam + L-BFGS": default.steps_done, "ENGD": engd.steps_done}}
+
+
+def write(results: dict) -> None:
+    lines = ["# Optimizers: error against training time", "",
+             "`python benchmarks/optimizers.py` (one CPU thread, one run; the machine was shared, so seconds are "
+             "upper bounds and ratios within a row are the comparison). PINN on each case; Adam and Adam + L-BFGS "
+             "with the case's defaults (the Adam row is the first phase of that run), ENGD with `optimizer=\"engd\"` "
+             "and the case's ENGD settings (`dlpde.problems.CASES[case].settings_for(\"pinn\", \"engd\")`).", "",
+             "| case | d | optimizer | rel. L2 error | training s | s to 1e-3 |", "|---|---|---|---|---|---|"]
+    for r in results.values():
+        for name in ("Adam", "Adam + L-BFGS", "ENGD"):
+            t = time_to(r["curves"][name], THRESHOLD)
+            lines.append(f"| {r['case']} | {r['dim']} | {name} | {r['final'][name]:.2e} | "
+                         f"{r['seconds'][name]:.0f} | {'–' if math.isnan(t) else f'{t:.1f}'} |")
+    lines += ["", "![error against seconds](optimizers.png)", ""]
+    (HERE / "OPTIMIZERS.md").write_text("\n".join(lines))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.4), squeeze=False)
+    for ax, r in zip(axes[0], results.values()):
+        for name, pts in r["curves"].items():
+            if pts:
+                ax.loglog([max(t, 1e-2) for t, _ in pts], [e for _, e in pts], label=name,
+                          ls="--" if name == "Adam" else "-")
+        ax.set_title(f"{r['case']} (d = {r['dim']})")
+        ax.set_xlabel("training seconds")
+        ax.axhline(THRESHOLD, color="grey", lw=0.5)
+    axes[0][0].set_ylabel("relative L2 error")
+    axes[0][0].legend()
+    fig.tight_layout()
+    fig.savefig(HERE / "optimizers.png", dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    store = HERE / "optimizers.json"
+    results = json.loads(store.read_text()) if store.exists() else {}
+    for case in args.cases:
+        results[case] = run_case(case, CASES[case])
+        store.write_text(json.dumps(results, indent=1))
+        print(case, {k: f"{v:.2e}" for k, v in results[case]["final"].items()}, flush=True)
+    write({c: results[c] for c in CASES if c in results})
+
+
+if __name__ == "__main__":
+    main()
