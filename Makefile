@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 
 demo: install
 	mkdir -p out
-	$(PY) -m dlpde solve poisson-2d --solver pinn --out out/poisson-2d.h5 --plot out/poisson-2d.png
+	$(PY) -m dlpde solve poisson-2d --solver pinn --optimizer engd --out out/poisson-2d.h5 --plot out/poisson-2d.png
 
 test: install
 	$(PY) -m pytest -q

@@ -59,7 +59,9 @@ def write(results: dict) -> None:
              "`python benchmarks/optimizers.py` (one CPU thread, one run; the machine was shared, so seconds are "
              "upper bounds and ratios within a row are the comparison). PINN on each case; Adam and Adam + L-BFGS "
              "with the case's defaults (the Adam row is the first phase of that run), ENGD with `optimizer=\"engd\"` "
-             "and the case's ENGD settings (`dlpde.problems.CASES[case].settings_for(\"pinn\", \"engd\")`).", "",
+             "and the case's ENGD settings (`dlpde.problems.CASES[case].settings_for(\"pinn\", \"engd\")`). "
+             "In the figure the Adam curve is the first part of the Adam + L-BFGS one; `poisson-sin-Nd`'s defaults "
+             "have no L-BFGS phase, so its two rows are one run.", "",
              "| case | d | optimizer | rel. L2 error | training s | s to 1e-3 |", "|---|---|---|---|---|---|"]
     for r in results.values():
         for name in ("Adam", "Adam + L-BFGS", "ENGD"):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+import torch
+
 from dlpde.problems import Problem, get_case
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
@@ -47,8 +49,13 @@ def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = Non
                          f"see dlpde.settings.SolveSettings{' or options ' + str(sorted(allowed)) if allowed else ''}")
     from dlpde import distributed
     settings_obj.device = distributed.setup(settings_obj.device)  # under torchrun: join the group, cuda:LOCAL_RANK
-    log.info("solving %s (dim %d) with %s", problem.case, problem.dim, solver)
-    return s.run(problem, settings_obj)
+    threads, before = settings_obj.cpu_threads(), torch.get_num_threads()
+    log.info("solving %s (dim %d) with %s, %d CPU thread(s)", problem.case, problem.dim, solver, threads)
+    torch.set_num_threads(threads)  # for this solve only: the caller's setting comes back afterwards
+    try:
+        return s.run(problem, settings_obj)
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_dim(dim) -> None:

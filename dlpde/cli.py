@@ -97,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first phase: adam (default) or engd, Gauss–Newton / energy natural gradient with a line "
                         "search (pinn, dgm, ritz; small networks, float64); engd takes the case's ENGD settings")
     s.add_argument("--threads", type=_positive_int("--threads"),
-                   help="CPU threads for torch (default: torch's; on a shared machine 1 is often fastest)")
+                   help="CPU threads for torch (default: the free cores, i.e. the cores less the 1-minute load "
+                        "average, at least 1)")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction,
-                   help="progress: a bar on a terminal, a line every 30 s otherwise (default: on)")
+                   help="progress: a bar on a terminal, a line every 10 s otherwise (default: on)")
     s.add_argument("--derivative", help="auto | forward | autograd | hutchinson | sdgd (default: auto)")
     s.add_argument("--seed", type=_nonneg_int("--seed"), help="random seed (default: 0)")
     s.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda where available, else cpu")
@@ -159,21 +160,9 @@ def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | No
                          "the checkpoint file")
 
 
-SETTING_KEYS = ("steps", "batch", "boundary_batch", "boundary_weight", "width", "depth", "activation", "lr",
-                "lbfgs_steps", "optimizer", "derivative", "seed", "device", "dtype", "log_every", "checkpoint_every",
-                "resume", "max_rollbacks", "progress")
-
-
-def solve_settings(args) -> dict:
-    """The solver settings given on the command line (solve, validate); sets torch's threads if --threads."""
-    if getattr(args, "threads", None) is not None:
-        import torch
-        torch.set_num_threads(args.threads)
-    return {k: getattr(args, k) for k in SETTING_KEYS if getattr(args, k, None) is not None}
-
-
 def cmd_solve(args) -> int:
     import dlpde
+    from dlpde.settings import settings_from_args
     from dlpde import distributed
     from dlpde.api import check_dim
     from dlpde.problems import get_case
@@ -189,7 +178,7 @@ def cmd_solve(args) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")
     _check_paths(out, args.plot, checkpoint, args.resume)
-    settings = solve_settings(args)
+    settings = settings_from_args(args)
     sol = dlpde.solve(problem, args.solver, checkpoint_path=str(checkpoint), **settings)
     if not distributed.is_main():  # under torchrun only rank 0 writes and prints
         return 0 if sol.status == "ok" else STOPPED_EXIT.get(sol.status, 1)

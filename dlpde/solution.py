@@ -115,6 +115,11 @@ class Solution:
             if name in truth:
                 self.metrics[f"{name}_rel_error"] = abs(v - truth[name]) / max(abs(truth[name]), 1e-300)
         self.metrics.update(self.errors())
+        if hasattr(self.problem, "point_checks") and self.problem.has_exact:
+            for name, (x, kind) in self.problem.point_checks().items():  # single points where users look
+                diff = (torch.from_numpy(self.model_values(x)) - self.problem.exact(x).double().cpu()).abs().max()
+                scale = self.problem.exact(x).double().abs().max() if kind == "rel" else 1.0
+                self.metrics[name] = float(diff / scale)
         return self.metrics
 
     # -- files --------------------------------------------------------------------------------------------

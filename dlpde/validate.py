@@ -348,8 +348,8 @@ def cmd_validate(args) -> int:
 
     check_dim(args.dim)
     problem = make_problem(args.case, dim=args.dim, mesh=getattr(args, "mesh", None))
-    from dlpde.cli import solve_settings
-    settings = solve_settings(args)
+    from dlpde.settings import settings_from_args
+    settings = settings_from_args(args)
     out, _, _ = default_paths(args.case, args.solver, problem.dim, args.out)
     checkpoint = Path(args.checkpoint) if getattr(args, "checkpoint", None) else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")

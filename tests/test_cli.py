@@ -55,14 +55,31 @@ def test_solve_end_to_end(tmp_path):
 
 
 def test_verbose_anywhere_threads_weight_progress_and_help_for_every_option():
-    from dlpde.cli import UsageError, build_parser, solve_settings
+    from dlpde.cli import UsageError, build_parser
+    from dlpde.settings import settings_from_args
     p = build_parser()
     a = p.parse_args(["solve", "poisson-2d", "-v", "--threads", "1", "--boundary-weight", "0", "--no-progress"])
     assert a.verbose is True and a.threads == 1
-    assert solve_settings(a) == {"boundary_weight": 0.0, "progress": False}
+    assert settings_from_args(a) == {"boundary_weight": 0.0, "progress": False, "threads": 1}
     assert p.parse_args(["-v", "cases"]).verbose is True and p.parse_args(["cases"]).verbose is False
     assert p.parse_args(["validate", "poisson-2d", "-v"]).verbose is True
     with pytest.raises(UsageError, match="boundary-weight must be a finite number ≥ 0"):
         p.parse_args(["solve", "poisson-2d", "--boundary-weight", "-1"])
     solve = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices["solve"]
     assert all(action.help for action in solve._actions), [a.dest for a in solve._actions if not a.help]
+
+
+def test_threads_are_set_for_the_solve_only_and_chosen_without_oversubscribing():
+    import torch
+
+    import dlpde
+    from dlpde.settings import SolveSettings
+    before = torch.get_num_threads()
+    sol = dlpde.solve("poisson-2d", "pinn", steps=2, batch=16, boundary_batch=8, width=4, depth=1, progress=False,
+                      threads=1, eval_points=100)
+    assert sol.status == "ok" and torch.get_num_threads() == before  # the caller's setting is back
+    auto = SolveSettings().cpu_threads()
+    assert 1 <= auto <= torch.get_num_threads()
+    assert SolveSettings(threads=3).cpu_threads() == 3
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        SolveSettings(threads=0)

@@ -147,3 +147,15 @@ def test_solvers_without_a_form_for_these_cases_refuse_and_name_pinn_and_dgm(nam
             dlpde.solve(name, solver, **tiny())
         fits = str(info.value).split("solvers that apply")[1]
         assert "'pinn'" in fits and "'dgm'" in fits and f"'{solver}'" not in fits
+
+
+def test_black_scholes_point_checks_are_the_errors_at_the_money_and_at_the_kink():
+    """atm_rel_error = |V_net − V| / V at (S, t) = (K, 0) against scipy's Black–Scholes formula (an independent
+    implementation); kink_abs_error = |V_net| at (K, T), where the payoff (S − K)⁺ is 0."""
+    sol = dlpde.solve("black-scholes-call", "pinn", **tiny(steps=3))
+    p = sol.problem
+    with torch.no_grad():
+        v = sol.model(torch.tensor([[p.K, 0.0], [p.K, p.T]], dtype=next(sol.model.parameters()).dtype))[:, 0]
+    atm = float(bs_call(p.K, p.K, p.r, p.sigma, p.T))
+    assert sol.metrics["atm_rel_error"] == pytest.approx(abs(float(v[0]) - atm) / atm, rel=1e-5)
+    assert sol.metrics["kink_abs_error"] == pytest.approx(abs(float(v[1])), rel=1e-5, abs=1e-9)

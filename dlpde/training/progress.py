@@ -2,7 +2,7 @@
 
 tqdm draws the bar (rate, elapsed and remaining time); it is not used for files and pipes (``make demo | tee
 log``, CI, batch jobs), where its carriage-return updates pile up on one line, so there a line such as
-``poisson-2d/pinn: step 1200/4000 (30 %), 41 s, about 96 s left, loss 1.2e-03`` goes to stderr at most every
+``poisson-2d/pinn: step 1200/4000 (30 %), 41 s, about 96 s left, loss 1.2e-03, rel_l2_error 3.1e-02`` goes to stderr at most every
 ``interval`` seconds (nothing for runs shorter than that)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 from tqdm import tqdm
 
-LINE_INTERVAL = 30.0  # seconds between progress lines when stderr is not a terminal
+LINE_INTERVAL = 10.0  # seconds between progress lines when stderr is not a terminal
 
 
 class Progress:

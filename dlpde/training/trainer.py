@@ -348,7 +348,8 @@ class Trainer:
         if self._main:
             log.info("%s step %d loss %.3e%s", self.label, s, row["loss"],
                      "".join(f" {k} {v:.3e}" for k, v in row.items() if k.startswith("rel_")))
-        self._progress.update(s, f"loss {row['loss']:.2e}")
+        self._progress.update(s, f"loss {row['loss']:.2e}"
+                              + "".join(f", {k} {v:.2e}" for k, v in row.items() if k.startswith("rel_")))
         pending.clear()
         return None
 
