@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-__version__ = "0.1.0"
+from dlpde.version import __version__
 
 from dlpde import geometry, problems  # noqa: E402
 from dlpde.problems import (PDE, BoundaryResidual, Data, Dirichlet, Elliptic, Initial,  # noqa: E402

@@ -69,7 +69,9 @@ def check_dim(dim) -> None:
         raise ValueError(f"dim must lie in [1, {MAX_DIM:,}], got {dim:,}")
 
 
-def load(path, *, device: str = "cpu") -> Solution:
-    """Load a solution saved with ``Solution.save`` (plain HDF5, no pickle)."""
-    from dlpde.io.hdf5 import load_solution
-    return load_solution(path, device=device)
+def load(path, *, device: str = "cpu", problem: Problem | None = None) -> Solution:
+    """Load a solution saved with ``Solution.save`` (plain HDF5, no pickle). A named case is rebuilt from the
+    file; a problem of your own (a ``PDE``, whose functions cannot be stored) is not: pass it as ``problem=`` to
+    attach it (and its hard constraint's φ and g), so that ``errors()`` and plots have a reference."""
+    from dlpde.loading import load_solution
+    return load_solution(path, device=device, problem=problem)

@@ -1,13 +1,13 @@
 """Solver settings: one dataclass of the options every solver understands, checked where they enter."""
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
-
-from dlpde.training import TrainConfig
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_DIM = 1_000_000  # larger dimensions are refused up front (a Box of 10⁹ corners alone is 8 GB)
@@ -15,6 +15,86 @@ MAX_SEED = 2**32 - 1
 # upper bounds that keep a typo (--batch 10000000000) from exhausting memory before any check could run
 LIMITS = {"batch": 10**8, "boundary_batch": 10**8, "eval_points": 10**8, "width": 2**16, "depth": 1000,
           "probes": 10**6}
+
+
+SCHEDULES = ("cosine", "exponential", "constant")
+OPTIMIZERS = ("adam", "engd")
+MAX_COUNT = 10**9  # steps, intervals and rollbacks above this are typos, not plans
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    lr: float = 1e-3
+    schedule: str = "cosine"
+    lr_final_ratio: float = 1e-2  # final lr = lr * ratio (cosine, exponential)
+    lbfgs_steps: int = 0
+    optimizer: str = "adam"  # the first phase: "adam", or "engd" (Gauss–Newton / energy natural gradient)
+    engd_damping: float = 1e-10  # ENGD's damping, relative to the Gram's mean diagonal
+    resample_every: int = 1
+    log_every: int = 100
+    eval_every: int = 500
+    progress: bool | None = None  # None: only on a terminal
+    checkpoint_every: int = 0  # 0: no periodic checkpoints
+    checkpoint_path: str | None = None  # where checkpoints (periodic and on Ctrl-C) go; None: nowhere
+    resume: str | None = None  # a checkpoint to continue from
+    max_rollbacks: int = 3  # divergence guard: rollbacks (lr halved each time) before giving up
+    fingerprint: str = ""  # JSON of the settings a resumed run must share with the checkpoint
+
+    def __post_init__(self):
+        for name in ("steps", "lbfgs_steps", "resample_every", "log_every", "eval_every", "checkpoint_every",
+                     "max_rollbacks"):
+            v = getattr(self, name)
+            lower = 0 if name in ("lbfgs_steps", "steps", "checkpoint_every", "max_rollbacks") else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < lower:
+                raise ValueError(f"{name} must be an integer >= {lower}, got {v!r}")
+            if v > MAX_COUNT:
+                raise ValueError(f"{name} must be at most {MAX_COUNT:,}, got {v:,}")
+        if self.steps + self.lbfgs_steps < 1:
+            raise ValueError("steps + lbfgs_steps must be at least 1")
+        if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and math.isfinite(self.lr)
+                and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (isinstance(self.engd_damping, (int, float)) and not isinstance(self.engd_damping, bool)
+                and math.isfinite(self.engd_damping) and self.engd_damping > 0):
+            raise ValueError(f"engd_damping must be a positive number, got {self.engd_damping!r}")
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not (isinstance(self.lr_final_ratio, (int, float)) and not isinstance(self.lr_final_ratio, bool)
+                and 0 < self.lr_final_ratio <= 1):
+            raise ValueError(f"lr_final_ratio must lie in (0, 1], got {self.lr_final_ratio!r}")
+        for name in ("checkpoint_path", "resume"):
+            v = getattr(self, name)
+            if v is not None:
+                if not isinstance(v, (str, os.PathLike)) or not str(v):
+                    raise TypeError(f"{name} must be a file path (str), got {type(v).__name__}")
+                setattr(self, name, str(v))
+        if self.checkpoint_every and self.checkpoint_path is None:
+            raise ValueError("checkpoint_every needs checkpoint_path (the file the checkpoints go to)")
+        if not isinstance(self.fingerprint, str):
+            raise TypeError("fingerprint must be a JSON string")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lr_factor(self, k: int) -> float:
+        """The schedule's factor after ``k`` completed Adam steps (closed form, so a resumed run needs no
+        scheduler state): 1 (constant), ratio^(k/steps) (exponential), cosine annealing to ``ratio``."""
+        if self.schedule == "constant" or self.steps == 0:
+            return 1.0
+        r = self.lr_final_ratio
+        if self.schedule == "exponential":
+            return r ** (k / self.steps)
+        return r + (1 - r) * (1 + math.cos(math.pi * k / self.steps)) / 2
+
+    def _resume_keys(self) -> dict:
+        keys = {k: getattr(self, k) for k in ("steps", "lr", "schedule", "lr_final_ratio", "lbfgs_steps",
+                                               "optimizer", "resample_every")}
+        if self.fingerprint:
+            keys.update(json.loads(self.fingerprint))
+        return keys
 
 
 @dataclass
@@ -135,7 +215,6 @@ class SolveSettings:
         measured 4–11× slower than 1 (issue 15), which is what this avoids."""
         if self.threads is not None:
             return self.threads
-        import os
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
         local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
@@ -143,7 +222,6 @@ class SolveSettings:
 
     def fingerprint(self) -> str:
         """JSON of the settings that shape the training trajectory; a resumed run must match its checkpoint's."""
-        import json
         keys = ("batch", "boundary_batch", "width", "depth", "activation", "boundary_weight", "derivative", "probes",
                 "sampling", "seed", "dtype")
         d = {k: getattr(self, k) for k in keys}

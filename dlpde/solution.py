@@ -1,6 +1,7 @@
 """A trained solution: evaluate it, measure it against the reference, save it."""
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -8,11 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpde.problems import Problem
+from dlpde.problems.base import Problem
 from dlpde.settings import SolveSettings
-from dlpde.training import History
+from dlpde.training.history import History
 
 Tensor = torch.Tensor
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,7 +95,11 @@ class Solution:
     def errors(self, n: int | None = None, seed: int = 12345) -> dict[str, float]:
         """Relative L2 and max error against the exact solution on fresh uniform samples of the domain (or, where
         there is no exact solution, against the problem's numerical ``reference``, e.g. finite elements)."""
-        if self.problem is None or not (self.problem.has_exact or getattr(self.problem, "has_reference", False)):
+        if self.problem is None:
+            log.warning("%s: no problem attached (a reloaded solution of a problem of your own), so no errors; "
+                        "reload it with dlpde.load(path, problem=...)", self.case)
+            return {}
+        if not (self.problem.has_exact or getattr(self.problem, "has_reference", False)):
             return {}
         n = n or self.settings.eval_points
         g = torch.Generator().manual_seed(seed)
@@ -121,6 +127,12 @@ class Solution:
                 scale = self.problem.exact(x).double().abs().max() if kind == "rel" else 1.0
                 self.metrics[name] = float(diff / scale)
         return self.metrics
+
+    def plot(self, path) -> str:
+        """A PNG figure: the solution, the reference and their difference (2-D slices in higher dimensions)
+        where a reference exists, and the loss and error history (``dlpde.plotting.plot_solution``)."""
+        from dlpde.plotting import plot_solution
+        return str(plot_solution(self, path))
 
     # -- files --------------------------------------------------------------------------------------------
     def save(self, path, *, overwrite: bool = True, xdmf: bool = True) -> str:

@@ -268,10 +268,13 @@ def _same_outputs(a, b, x):
 
 @pytest.mark.parametrize("case,dim", [("poisson-ball-Nd", 4), ("poisson-mesh", None), ("poisson-2d", None)])
 def test_config_round_trip_of_a_registered_case(case, dim):
+    """The stored config rebuilds the network; the loader (dlpde.loading) gives it the case's φ and g again."""
+    from dlpde.loading import bind_constraints
     p = make(case, dim)
     model = constrained_network(p, ResNet(p.dim, 1, width=8, blocks=1)).double()
     again = build_network(model.config()).double()
     again.load_state_dict(model.state_dict())
+    bind_constraints(again, make(case, dim))
     assert isinstance(again, HardConstraint) and again.enforces == model.enforces
     x = p.interior_points(50, generator=_gen(12), dtype=F64)
     assert _same_outputs(model, again, x)

@@ -16,7 +16,6 @@ Files without the seal (written before it existed) still load.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import json
@@ -44,7 +43,7 @@ def _jsonable(obj):
 
 
 def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) -> str:
-    from dlpde import __version__
+    from dlpde.version import __version__
 
     path = check_output(path) if overwrite else check_writable(path, overwrite=False)
     grid = None
@@ -223,75 +222,3 @@ def read_root_attrs(path, what: str) -> dict:
     except (OSError, RuntimeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or corrupted") \
             from None
-
-
-def load_solution(path, *, device: str = "cpu"):
-    """Rebuild a ``Solution`` from a file written by ``Solution.save``; a damaged file gives a ValueError."""
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d{1,4})?", device):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible to torch; use device='cpu'")
-    attrs = read_attrs(path)
-    try:
-        return _build_solution(path, attrs, device)
-    except (KeyError, OSError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as e:
-        raise ValueError(f"{str(path)!r} is damaged or incomplete ({type(e).__name__}: {e})") from None
-
-
-def _build_solution(path, attrs: dict, device: str):
-    from dlpde.nn import build_network
-    from dlpde.problems import CASES
-    from dlpde.settings import SolveSettings
-    from dlpde.solution import Solution
-    from dlpde.training import History
-
-    with h5py.File(path, "r") as f:
-        arch = json.loads(f["network"].attrs["architecture"])
-        state = {k: torch.as_tensor(np.asarray(v)) for k, v in f["network"].items()}
-        cols = {k: np.asarray(v) for k, v in f["history"].items()}
-        extra_arrays = {k: np.asarray(v) for k, v in f["extra"].items()} if "extra" in f else {}
-    model = build_network(arch)
-    dtype = next(iter(state.values())).dtype if state else torch.float32
-    model = model.to(dtype)
-    model.load_state_dict(state)
-    model.to(device)
-    params = json.loads(attrs["problem_params"])
-    settings_dict = json.loads(attrs["settings"])
-    if not isinstance(params, dict) or not isinstance(settings_dict, dict):
-        raise TypeError("problem_params and settings must be JSON objects")
-    known_fields = {f.name for f in dataclasses.fields(SolveSettings)}
-    dropped = sorted(set(settings_dict) - known_fields)
-    if dropped:
-        log.warning("%s: ignoring settings this version does not know: %s", path, dropped)
-    settings_dict = {k: v for k, v in settings_dict.items() if k in known_fields}
-    settings_dict["device"] = device
-    settings = SolveSettings(**settings_dict)
-    problem = None
-    case = str(attrs["case"])
-    from dlpde.settings import MAX_DIM
-    dim_ok = isinstance(params.get("dim", 1), int) and 1 <= params.get("dim", 1) <= MAX_DIM
-    if case in CASES and dim_ok:
-        try:
-            problem = CASES[case].rebuild(params)
-        except (ValueError, TypeError) as e:
-            log.warning("could not rebuild problem %s(%s): %s", case, params, e)
-    known = {"format", "format_version", "case", "solver", "dim", "time_dependent", "steps", "wall_time_s",
-             "status", "message", "seed", "dlpde_version", "torch_version", "created", "problem_params", "settings",
-             "unknowns", "converged"}
-    unknowns = json.loads(attrs["unknowns"]) if "unknowns" in attrs else {}
-    known |= {f"unknown_{k}" for k in unknowns}
-    metrics = {k: _plain(v) for k, v in attrs.items() if k.startswith(("rel_l2_error", "max_error"))
-               or k.endswith("_rel_error")}
-    extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metrics}
-    extra.update(extra_arrays)
-    from dlpde.solvers import SOLVERS  # a solver may return its own Solution subclass (e.g. Deep BSDE)
-    cls = getattr(SOLVERS.get(str(attrs["solver"])), "solution_class", Solution)
-    return cls(problem=problem, model=model, solver=str(attrs["solver"]), settings=settings,
-                    history=History.from_columns(cols), status=str(attrs["status"]), message=str(attrs["message"]),
-                    wall_time_s=float(attrs["wall_time_s"]), steps_done=int(attrs["steps"]), case=case,
-                    problem_params=params, dim=int(attrs["dim"]), time_dependent=bool(attrs["time_dependent"]),
-                    metrics=metrics, extra=extra, unknowns=unknowns)
-
-
-def _plain(v):
-    return v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v

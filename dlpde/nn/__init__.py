@@ -14,10 +14,10 @@ from dlpde.nn.resnet import ResNet
 
 NETWORKS: dict[str, type[nn.Module]] = {"MLP": MLP, "ResNet": ResNet, "DGMNet": DGMNet, "PotentialNet": PotentialNet,
                                        "BSDENetwork": BSDENetwork}
-from dlpde.nn.features import SingularFeatures  # noqa: E402  (corner singularities as inputs; uses build_network)
+from dlpde.nn.features import SingularFeatures  # noqa: E402  (corner singularities as inputs)
 
 NETWORKS["SingularFeatures"] = SingularFeatures
-from dlpde.nn.constraints import HardConstraint  # noqa: E402  (u = g + φN: exact Dirichlet data; uses build_network)
+from dlpde.nn.constraints import HardConstraint  # noqa: E402  (u = g + φN: exact Dirichlet data)
 
 NETWORKS["HardConstraint"] = HardConstraint
 
@@ -29,8 +29,8 @@ def build_network(config: dict) -> nn.Module:
     if kind not in NETWORKS:
         raise ValueError(f"unknown network type {kind!r}; known types: {sorted(NETWORKS)}")
     cls = NETWORKS[kind]
-    if hasattr(cls, "from_config"):
-        return cls.from_config(config)
+    if hasattr(cls, "from_config"):  # wrappers build their inner network with this function
+        return cls.from_config(config, build_network)
     return cls(**config)
 
 

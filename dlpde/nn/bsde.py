@@ -103,7 +103,7 @@ class BSDENetwork(nn.Module):
                 "input_scale": self.scale.tolist()}
 
     @classmethod
-    def from_config(cls, config: dict) -> "BSDENetwork":
+    def from_config(cls, config: dict, build=None) -> "BSDENetwork":  # noqa: ARG003 (no inner network)
         return cls(**config)
 
     # -- evaluation ------------------------------------------------------------------------------------

@@ -399,39 +399,20 @@ class HardConstraint(nn.Module):
                 "enforces": list(self.enforces), "spec": self.spec}
 
     @classmethod
-    def from_config(cls, config: dict) -> "HardConstraint":
-        """Rebuild from ``config()``: the inner network untrained, φ and g from the registered case (when the spec
-        names one) or, for an analytic φ, from the stored description; otherwise unbound (see ``bind``)."""
-        from dlpde.nn import build_network
-        inner = build_network(config["inner"])
+    def from_config(cls, config: dict, build: Callable[[dict], nn.Module]) -> "HardConstraint":
+        """Rebuild from ``config()``: the inner network untrained (made by ``build``, ``dlpde.nn.build_network``),
+        an analytic φ from the stored description where there is one, and g unbound: ``bind(problem)`` attaches
+        the problem's own φ and g (``dlpde.loading`` does so for a registered case)."""
+        inner = build(config["inner"])
         spec = dict(config.get("spec") or {"kind": "custom"})
         enforces, components = config.get("enforces", ()), config.get("components")
-        problem = _rebuild_problem(spec)
-        if problem is not None:
-            phi, g, names, _ = constraint_data(problem)
-            return cls(inner, phi, g, components=components, enforces=enforces, spec=spec)
         phi = None
         if spec.get("kind") == "initial":
             phi = initial_distance(spec["t0"])
         elif spec.get("kind") == "dirichlet" and isinstance(spec.get("domain"), dict):
             domain = _domain_from_description(spec["domain"])
             phi = None if domain is None else distance_function(domain)
-        out = cls(inner, phi, None, components=components, enforces=enforces, spec=spec)
-        return out
-
-
-def _rebuild_problem(spec: dict):
-    """The registered case named in ``spec`` (None for a custom problem or one that cannot be rebuilt)."""
-    case = spec.get("case")
-    if not case or case == "custom":
-        return None
-    from dlpde.problems import CASES
-    if case not in CASES:
-        return None
-    try:
-        return CASES[case].rebuild(dict(spec.get("params") or {}))
-    except (ValueError, TypeError):
-        return None
+        return cls(inner, phi, None, components=components, enforces=enforces, spec=spec)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ network as 2 s / R^α − 1, in [−1, 1] for r ≤ R.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -110,6 +110,6 @@ class SingularFeatures(nn.Module):
         return {"type": "SingularFeatures", "corners": self.corners, "inner": self.inner.config()}
 
     @classmethod
-    def from_config(cls, config: dict) -> "SingularFeatures":
-        from dlpde.nn import build_network
-        return cls(build_network(config["inner"]), config["corners"])
+    def from_config(cls, config: dict, build: Callable[[dict], nn.Module]) -> "SingularFeatures":
+        """Rebuild from ``config()``; ``build`` makes the inner network (``dlpde.nn.build_network``)."""
+        return cls(build(config["inner"]), config["corners"])

@@ -13,7 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from dlpde.problems.parabolic import Parabolic, _check_dim, _check_number, _check_positive, point
+from dlpde.problems.case import Case
+from dlpde.problems.parabolic import (HJB, AllenCahn, BurgersType, Parabolic, QuadraticGradient, ReactionDiffusion,
+                                      _check_dim, _check_number, _check_positive, point)
 from dlpde.sde import GeometricBrownianSDE
 
 Tensor = torch.Tensor
@@ -163,3 +165,42 @@ class GeometricBasket(_GBMParabolic):
     def reference_value(self) -> float:
         from dlpde.reference.black_scholes import geometric_basket_call
         return float(geometric_basket_call(self.x0.numpy(), self.strike, self.rate, self.sigma, self.corr, self.T))
+
+
+def cases() -> list:
+    """The named parabolic cases for the registry (REFERENCES.md §2): Deep BSDE for all, PINN for hjb-lq and
+    allen-cahn. ``defaults`` hold the tuned settings per solver (see benchmarks/bsde.py)."""
+    def bsde(**kw) -> dict:
+        base = dict(steps=2000, batch=64, lr=1e-2, schedule="cosine", lr_final_ratio=1e-2, log_every=100,
+                    eval_every=500, time_steps=20)
+        return {**base, **kw}
+
+    pinn = dict(steps=3000, batch=1024, boundary_batch=256, width=64, depth=4, lr=2e-3, boundary_weight=10.0,
+                derivative="forward")
+    both = ("deep-bsde", "pinn")
+    return [
+        Case("hjb-lq", HJB, both, "u_t + Δu − λ|∇u|² = 0, g = ln((1+|x|²)/2); Cole–Hopf reference (HJE 2018)",
+             default_dim=100,
+             defaults={"deep-bsde": bsde(steps=600, time_steps=10, scheme="heun"), "pinn": dict(pinn)}),
+        Case("allen-cahn", AllenCahn, both, "u_t + Δu + u − u³ = 0, g = 1/(2+0.4|x|²); radial FD reference (HJE 2018)",
+             default_dim=100,
+             defaults={"deep-bsde": bsde(steps=600, time_steps=10, scheme="heun"), "pinn": dict(pinn)}),
+        Case("burgers-type", BurgersType, ("deep-bsde",),
+             "u_t + d²/2 Δu + d(u − (2+d)/(2d))Σ∂u = 0, exact sigmoid(t + Σx/d) (EHJ 2017 §4.5)",
+             default_dim=50, defaults={"deep-bsde": bsde(steps=8000, batch=256, time_steps=30, scheme="heun")}),
+        Case("quadratic-gradient", QuadraticGradient, ("deep-bsde",),
+             "u_t + ½Δu + |∇u|² = ψ-terms, exact sin((T−t+|x|²/d)^α) (EHJ 2017 §4.6)",
+             default_dim=100, defaults={"deep-bsde": bsde(steps=1000)}),
+        Case("reaction-diffusion", ReactionDiffusion, ("deep-bsde",),
+             "u_t + ½Δu + min(1, (u − u*)²) = 0, exact oscillating u* (EHJ 2017 §4.7)",
+             default_dim=100, defaults={"deep-bsde": bsde(steps=7000, batch=256, time_steps=30)}),
+        Case("black-scholes-default-risk", DefaultRisk, ("deep-bsde",),
+             "Black–Scholes with default risk, g = min x_i; reference 57.300 (HJE 2018)",
+             default_dim=100, defaults={"deep-bsde": bsde(steps=600)}),
+        Case("black-scholes-diff-rate", DiffRate, ("deep-bsde",),
+             "Black–Scholes with different borrowing/lending rates; reference ≈ 21.299 (EHJ 2017 §4.4)",
+             default_dim=100, defaults={"deep-bsde": bsde(steps=1500)}),
+        Case("black-scholes-basket", GeometricBasket, ("deep-bsde",),
+             "call on the geometric mean of d correlated assets; closed form in any d",
+             default_dim=100, defaults={"deep-bsde": bsde(steps=1000)}),
+    ]

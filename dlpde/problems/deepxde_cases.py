@@ -22,6 +22,7 @@ import torch
 from dlpde.geometry import Box, Interval
 from dlpde.problems.conditions import Data, Dirichlet, Initial, InitialVelocity, Neumann, Robin
 from dlpde.problems.pde import PDE
+from dlpde.problems.case import Case
 
 Tensor = torch.Tensor
 PI = math.pi
@@ -113,7 +114,6 @@ def diffusion_inverse(C0: float = 2.0) -> PDE:
 
 def cases() -> list:
     """The registry entries (``dlpde.problems.registry._all_cases``)."""
-    from dlpde.problems.registry import Case
 
     both = ("pinn", "dgm")
     f64 = dict(dtype="float64")

@@ -49,6 +49,7 @@ import torch
 
 from dlpde.geometry.mesh import MeshDomain
 from dlpde.problems.poisson import Poisson
+from dlpde.problems.case import Case
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
@@ -268,7 +269,6 @@ def poisson_mesh(mesh: str | None = None) -> MeshPoisson:
 def cases() -> list:
     """The registry entries (``dlpde.problems.registry``). PINN defaults measured with ``dlpde validate`` (README,
     "Finite-element references and meshes"): Adam 1000 steps, then 1000 L-BFGS iterations on one batch."""
-    from dlpde.problems.registry import Case
 
     solvers = ("pinn", "ritz", "dgm")
     pinn = dict(steps=1000, batch=2000, boundary_batch=800, lr=2e-3, boundary_weight=100.0, lbfgs_steps=1000)

@@ -22,6 +22,7 @@ import torch
 
 from dlpde.geometry import Box, SpaceTime
 from dlpde.problems.base import Problem
+from dlpde.problems.case import Case
 
 Tensor = torch.Tensor
 LOG_2PI = math.log(2 * math.pi)
@@ -448,7 +449,6 @@ __all__ = ["Density", "GaussianDensity", "GaussianMixture", "SampleDensity", "Me
 
 def cases() -> list:
     """The named OT / MFG cases for the registry (solver "mfg")."""
-    from dlpde.problems.registry import Case
 
     common = dict(activation="logcosh", depth=2, lr=0.01, schedule="cosine", log_every=50, eval_points=10_000)
     return [

@@ -30,6 +30,7 @@ import torch
 from dlpde.derivatives import FieldDerivatives
 from dlpde.geometry import Interval, SpaceTime
 from dlpde.problems.base import Condition, Problem
+from dlpde.problems.case import Case
 
 Tensor = torch.Tensor
 
@@ -209,7 +210,6 @@ class BlackScholesCall(Problem):
 
 def cases() -> list:
     """The registry entries (``dlpde.problems.registry._all_cases``)."""
-    from dlpde.problems.registry import Case
 
     both = ("pinn", "dgm")
     return [

@@ -16,7 +16,7 @@ from dlpde.fields import FieldEvaluator, accessor
 from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
-from dlpde.solvers.pinn import CollocationSamples, Part, row_block, weighted_loss
+from dlpde.solvers.collocation import CollocationSamples, Part, row_block, weighted_loss
 
 Tensor = torch.Tensor
 

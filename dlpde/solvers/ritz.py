@@ -37,7 +37,8 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import Solver, lbfgs_batch_option
-from dlpde.solvers.pinn import CollocationSamples, row_block, scaled_network
+from dlpde.solvers.collocation import CollocationSamples, row_block
+from dlpde.solvers.pinn import scaled_network
 
 Tensor = torch.Tensor
 WARMUP_START = 1e-2  # β starts at WARMUP_START·β when the option penalty_warmup > 0

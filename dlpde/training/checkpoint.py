@@ -171,7 +171,7 @@ def check_target(path) -> Path:
 
 def write(path, state: dict, history_rows: list[dict], *, label: str) -> str:
     """Write ``state`` (a tree of tensors, numbers, strings) and the history rows to ``path`` atomically."""
-    from dlpde import __version__
+    from dlpde.version import __version__
 
     path = check_target(path)
     arrays: dict[str, np.ndarray] = {}
