@@ -89,7 +89,7 @@ def _build_solution(path, attrs: dict, device: str, given=None):
     unknowns = json.loads(attrs["unknowns"]) if "unknowns" in attrs else {}
     known |= {f"unknown_{k}" for k in unknowns}
     metrics = {k: _plain(v) for k, v in attrs.items() if k.startswith(("rel_l2_error", "max_error"))
-               or k.endswith("_rel_error")}
+               or k.endswith("_rel_error") or k == "relative_residual"}
     extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metrics}
     extra.update(extra_arrays)
     if problem is not None:

@@ -153,8 +153,10 @@ class Solution:
         err = self.metrics.get("rel_l2_error")
         err_s = f"rel_l2={err:.3e}" if err is not None and math.isfinite(err) else "rel_l2=n/a"
         coefs = "".join(f" {k}={v:.6g}" for k, v in self.unknowns.items())
+        res = self.metrics.get("relative_residual")  # the indicator where no reference exists
+        res_s = f" relative_residual={res:.3e}" if res is not None else ""
         line = (f"case={self.case} solver={self.solver} dim={self.dim} steps={self.steps_done} "
-                f"seconds={self.wall_time_s:.1f} {err_s}{coefs} status={self.status}")
+                f"seconds={self.wall_time_s:.1f} {err_s}{res_s}{coefs} status={self.status}")
         if self.converged is False:
             line += (f" converged=no (relative error above {self.settings.error_threshold:g}: more steps, "
                      "another optimizer or larger network)")

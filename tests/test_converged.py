@@ -27,3 +27,38 @@ def test_the_threshold_is_a_setting(tmp_path):
         assert bool(f.attrs["converged"])
     with pytest.raises(ValueError, match="error_threshold"):
         dlpde.solve("poisson-2d", "pinn", **tiny(steps=3, error_threshold=0.0))
+
+
+def _no_reference():
+    """u'' = 2 on (−1, 1), u(−1) = 0, u(1) = 4 (solution (x + 1)²), given without its solution."""
+    from dlpde import PDE, Dirichlet
+    from dlpde.geometry import Interval
+    return PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2, [Dirichlet(lambda x: (x[:, 0] + 1) ** 2)])
+
+
+def test_without_a_reference_the_relative_residual_is_reported_in_summary_and_file(tmp_path):
+    """√(L(u)/L(0)) on fresh points: about 1 for a barely trained network, small for a trained one; in the summary
+    line and the file's attributes."""
+    import h5py
+
+    import dlpde
+    kw = dict(batch=64, boundary_batch=8, width=16, depth=2, dtype="float64", progress=False, lbfgs_steps=0)
+    trained = dlpde.solve(_no_reference(), "pinn", steps=20, optimizer="engd", resample_every=100, **kw)
+    barely = dlpde.solve(_no_reference(), "pinn", steps=1, **kw)
+    assert "rel_l2_error" not in trained.metrics
+    assert trained.metrics["relative_residual"] < 1e-3 < 0.3 < barely.metrics["relative_residual"] < 3
+    assert f"relative_residual={trained.metrics['relative_residual']:.3e}" in trained.summary()
+    path = trained.save(tmp_path / "r.h5")
+    with h5py.File(path) as f:
+        assert f.attrs["relative_residual"] == trained.metrics["relative_residual"]
+
+
+def test_the_zero_field_has_relative_residual_one():
+    import torch
+
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.collocation import ZeroField
+    from dlpde.solvers.pde_objective import PDEObjective
+    net = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).double()
+    obj = PDEObjective(_no_reference(), ZeroField(net), SolveSettings(dtype="float64", batch=32))
+    assert abs(obj.relative_residual(200) - 1.0) < 1e-12

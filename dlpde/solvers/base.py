@@ -80,6 +80,10 @@ class Solver:
         solution.unknowns.update(getattr(objective, "results", dict)())
         if result.status == "ok":
             solution.evaluate()
+            if not has_reference and hasattr(objective, "relative_residual"):
+                indicator = objective.relative_residual(min(s.eval_points, 4000))
+                if indicator is not None:
+                    solution.metrics["relative_residual"] = indicator
             if solution.converged is False:
                 log.warning("%s/%s: relative L2 error %.3g is above error_threshold %g: not converged",
                             problem.case, self.name, solution.metrics["rel_l2_error"], s.error_threshold)

@@ -6,6 +6,9 @@ import math
 from typing import Callable
 
 import torch
+from torch import nn
+
+from dlpde.nn.jet import Jet
 
 
 def condition_values(c, xb: torch.Tensor) -> torch.Tensor:
@@ -31,6 +34,26 @@ class CollocationSamples:
         for c in self.conditions:
             xb = c.sample(boundary_batch or s.boundary_batch, method=s.sampling, **kw)
             self.cond_points.append((xb, condition_values(c, xb).detach()))
+
+    def relative_residual(self, n: int, seed: int = 7919) -> float | None:
+        """An a-posteriori indicator for problems without a reference: √(L(u_θ) / L(0)) on ``n`` fresh interior
+        points (and n/4 per condition) drawn from their own stream, L the weighted residual + condition loss and
+        0 the zero field. For a linear problem it is the classical relative residual ‖(Lu − f, u − g)‖ / ‖(f, g)‖
+        in the loss's norms; 1 means no better than u = 0. None for objectives without a least-squares loss, or
+        when u = 0 already has zero loss. The training points and generator are left as they were."""
+        if not hasattr(self, "plain_loss"):
+            return None
+        saved = self.x, self.cond_points, self.gen, self.model
+        try:
+            self.gen = torch.Generator(device=self.s.torch_device).manual_seed(self.s.seed + seed)
+            self.sample(n, max(1, n // 4))
+            with torch.enable_grad():  # derivatives need autograd; no backward is taken
+                loss = float(self.plain_loss().detach())
+                self.model = ZeroField(saved[3])
+                zero = float(self.plain_loss().detach())
+        finally:
+            self.x, self.cond_points, self.gen, self.model = saved
+        return math.sqrt(loss / zero) if zero > 0 and math.isfinite(loss) else None
 
     def state_dict(self) -> dict:
         """For checkpoints: the generator's state and the current samples."""
@@ -61,3 +84,21 @@ def row_block(points: tuple[torch.Tensor, ...], values: Callable[..., torch.Tens
     n = len(points[0])
     scale = math.sqrt(weight / n)
     return n, lambda sl: values(*(p[sl] for p in points)) * scale
+
+
+class ZeroField(nn.Module):
+    """u ≡ 0 with the structure of ``model`` (its output shape, its forward jet when it has one, all zero): the
+    reference field of ``relative_residual``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        if hasattr(model, "forward_jet"):
+            self.forward_jet = self._zero_jet
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) * 0.0
+
+    def _zero_jet(self, jet: Jet) -> Jet:
+        j = self.model.forward_jet(jet)
+        return Jet(j.value * 0.0, j.tangent * 0.0, j.second * 0.0, j.weights)

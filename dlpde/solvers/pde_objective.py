@@ -75,6 +75,8 @@ class PDEObjective(CollocationSamples):
         """The loss at the current points (ENGD's line search)."""
         return weighted_loss(self._parts())[0]
 
+    plain_loss = current_loss  # relative_residual's loss (never compiled here)
+
     def gram_blocks(self) -> list:
         """ENGD's rows: (r_e/√n for each residual e) at the collocation points, √(β w_c / n_c)·e_c at each
         condition's points; their squares sum to the loss."""

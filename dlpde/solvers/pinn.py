@@ -67,6 +67,10 @@ class StrongFormObjective(CollocationSamples):
         """The loss at the current points (ENGD's line search)."""
         return self._terms(self.x, self.cond_points)[0]
 
+    def plain_loss(self) -> torch.Tensor:
+        """The loss at the current points, never compiled (``relative_residual`` swaps the model)."""
+        return weighted_loss(self._parts(self.x, self.cond_points))[0]
+
     def gram_blocks(self) -> list:
         """ENGD's rows: r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points."""
         blocks = [row_block((self.x,), self._residual, 1.0)]
