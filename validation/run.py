@@ -48,8 +48,8 @@ def run_one(run: Run, out: Path, quick: bool) -> dict:
     reference = getattr(sol.problem, "reference_description", None) or (
         "exact solution" if sol.problem is not None and sol.problem.has_exact else "")
     result = {
-        "key": run.key, "case": run.case, "solver": run.solver + (f" + {run.optimizer}" if run.optimizer != "adam"
-                                                                  else ""), "dim": sol.dim, "steps": sol.steps_done,
+        "key": run.key, "case": run.case,
+        "solver": run.solver + (f" + {sol.settings.optimizer}" if sol.settings.optimizer != "adam" else ""), "dim": sol.dim, "steps": sol.steps_done,
         "train_seconds": round(sol.wall_time_s, 1), "total_seconds": round(total, 1), "metric": run.metric,
         "error": error, "target": run.target, "status": sol.status, "reference": reference, "note": run.note,
         "figure": str(Path(figure).relative_to(out)), "quick": quick,

@@ -8,6 +8,10 @@ from typing import Callable
 
 from dlpde.problems.base import Problem
 
+# what every case's optimizer="engd" settings share (README "Optimizers"): float64, one fixed point set (Gauss–Newton
+# converges to the minimiser on the points it is given), no L-BFGS phase, and a history row every few steps
+ENGD_BASE = dict(dtype="float64", resample_every=100_000, lbfgs_steps=0, log_every=5, eval_every=10)
+
 
 @dataclass(frozen=True)
 class Case:

@@ -22,7 +22,7 @@ import torch
 from dlpde.geometry import Box, Interval
 from dlpde.problems.conditions import Data, Dirichlet, Initial, InitialVelocity, Neumann, Robin
 from dlpde.problems.pde import PDE
-from dlpde.problems.case import Case
+from dlpde.problems.case import ENGD_BASE, Case
 
 Tensor = torch.Tensor
 PI = math.pi
@@ -133,8 +133,7 @@ def cases() -> list:
         Case("helmholtz-2d", helmholtz_2d, both, "−Δu − k₀²u = k₀² sin(k₀x)sin(k₀y) on (0,1)², k₀ = 4π (DeepXDE)",
              defaults=dict(steps=1000, batch=1000, boundary_batch=400, width=64, depth=3, activation="sin", lr=2e-3,
                            hard_constraint=True, first_layer_scale=8.0, lbfgs_steps=2000, **f64,
-                           engd=dict(pinn=dict(steps=100, width=32, depth=2, resample_every=100_000,
-                                               lbfgs_steps=0)))),
+                           engd=dict(pinn=dict(ENGD_BASE, steps=100, width=32, depth=2)))),
         # diffusion-1d / diffusion-inverse: u = sin(πx) + φ(x)·t·N holds the initial and boundary data exactly
         # (hard constraint), so the loss is the residual (and the observations) alone; soft penalties with 2000 Adam
         # + 1000 L-BFGS gave 3.0e-4 in 129 s, the hard constraint 1.1e-4 after 500 + 500 in 26 s (validation/REPORT.md)
@@ -142,7 +141,7 @@ def cases() -> list:
         Case("diffusion-1d", diffusion_1d, both, "u_t = u_xx + source on [−1,1]×[0,1] (DeepXDE)",
              defaults=dict(steps=500, batch=1000, boundary_batch=200, width=32, depth=3, lr=2e-3,
                            hard_constraint=True, lbfgs_steps=500, **f64,
-                           engd=dict(pinn=dict(steps=100, depth=2, resample_every=100_000, lbfgs_steps=0)))),
+                           engd=dict(pinn=dict(ENGD_BASE, steps=100, depth=2)))),
         # wave-1d: soft initial, velocity and boundary penalties (4000 Adam + 2000 L-BFGS, sin) stalled at 0.38; the
         # hard constraint u = u₀ + t²·4x(1−x)·N (u_t(x, 0) = 0 exactly as well), first-layer scale 8 and float64
         # L-BFGS give 4.2e-2 after 3000 L-BFGS steps and 4.8e-3 after 6000 (validation/REPORT.md)

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from dlpde.problems import bsde_cases, deepxde_cases, mesh_cases, mfg, poisson, spacetime_cases
 from dlpde.problems.base import Problem
-from dlpde.problems.case import Case
+from dlpde.problems.case import ENGD_BASE, Case
 
 
 _POISSON_SOLVERS = ("pinn", "ritz", "dgm")
-# optimizer="engd" (dlpde.training.engd): a small float64 network on one fixed point set (Gauss–Newton steps need
-# a Gram of the size of the network, and converge to the minimiser on the points they are given)
-ENGD_SMALL = dict(steps=100, batch=1000, boundary_batch=400, width=32, depth=2, activation="tanh",
-                  dtype="float64", resample_every=100_000, lbfgs_steps=0)
+# optimizer="engd" (dlpde.training.engd): a small network (its Gram is of the network's size)
+ENGD_SMALL = dict(ENGD_BASE, steps=100, batch=1000, boundary_batch=400, width=32, depth=2, activation="tanh")
 _POISSON = [
     Case("poisson-2d", poisson.poisson_2d, _POISSON_SOLVERS, "-Δu = 2π² sin(πx)sin(πy) on (0,1)², u = 0",
          defaults=dict(pinn=dict(steps=3000, batch=1024, lr=2e-3, lbfgs_steps=1000, boundary_weight=10.0),
