@@ -86,8 +86,8 @@ class FieldEvaluator:
             if self.forward:
                 weights = self._diag_weights(self.base_key) if self.base_key is not None else None
                 jet = self._jet(torch.eye(self.D, dtype=self.x.dtype, device=self.x.device),
-                                weights if weights is not None else torch.zeros(self.D, dtype=self.x.dtype,
-                                                                                device=self.x.device))
+                                _unless_unit(weights) if weights is not None else torch.zeros(
+                                    self.D, dtype=self.x.dtype, device=self.x.device))
                 self._jacobian = jet.tangent
                 if self.base_key is not None:
                     self._second[self.base_key] = jet.second
@@ -129,7 +129,7 @@ class FieldEvaluator:
         if key[0] == "diag":
             w = self._diag_weights(key)
             used = w != 0
-            return eye[used], w[used]
+            return eye[used], _unless_unit(w[used])
         if key[0] == "mixed":
             i, j = key[1], key[2]
             v = torch.stack([eye[i] + eye[j], eye[i] - eye[j]])
@@ -158,8 +158,9 @@ class FieldEvaluator:
         cols = [torch.autograd.grad(out[:, i].sum(), x, create_graph=True)[0] for i in range(out.shape[1])]
         return torch.stack(cols, dim=2)
 
-    def _autograd_second(self, directions: Tensor, weights: Tensor) -> Tensor:
+    def _autograd_second(self, directions: Tensor, weights: Tensor | None) -> Tensor:
         x, _ = self._graph()
+        weights = torch.ones(directions.shape[-2]) if weights is None else weights
         jac = self.jacobian()  # (n, D, m), with a graph
         if directions.ndim == 2:
             directions = directions.unsqueeze(0).expand(self.n, -1, -1)
@@ -344,3 +345,9 @@ def evaluate_with_plan(make: Callable[[Sequence[Key]], FieldEvaluator], fn: Call
     """Run ``fn`` on an evaluator built with the recorded ``plan`` and return (result, requests)."""
     ev = make(plan or ())
     return fn(ev), ev.requests
+
+
+def _unless_unit(w: Tensor) -> Tensor | None:
+    """None for weights that are all 1 (the plain sum of second derivatives, e.g. the Laplacian over all inputs):
+    a jet without weights lets a network compress its k directions to its width (``MLP._first_layer_shared``)."""
+    return None if bool((w == 1).all()) else w

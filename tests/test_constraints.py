@@ -324,3 +324,23 @@ def test_mesh_distance_first_called_inside_a_jet():
     for _ in range(2):
         fast, slow = laplacian(model, x, method="forward"), laplacian(model, x, method="autograd")
         assert (fast.second - slow.second).abs().max() <= 1e-3 * (1 + slow.second.abs().max())
+
+
+@pytest.mark.parametrize("shared, weighted", [(True, False), (False, False), (False, True)])
+def test_ball_distance_closed_form_jet_equals_the_generic_jet(shared, weighted):
+    """The fast path (BallDistance.jet, O(n·k·D)) against torch.func's jvp-of-jvp on the same function."""
+    from dlpde.nn.constraints import ball_distance, function_jet
+    from dlpde.nn.jet import Jet
+    g = _gen(21)
+    n, k, d = 6, 4, 5
+    x = torch.randn(n, d, generator=g, dtype=F64)
+    weights = torch.rand(k, generator=g, dtype=F64) if weighted else None
+    if shared:
+        jet = Jet.seed(x, torch.randn(k, d, generator=g, dtype=F64), weights)
+    else:
+        jet = Jet(x, torch.randn(n, k, d, generator=g, dtype=F64), torch.randn(n, d, generator=g, dtype=F64), weights)
+    phi = ball_distance(torch.randn(d, generator=g, dtype=F64), 1.7)
+    fast = function_jet(phi, jet)
+    slow = function_jet(lambda y: phi(y), jet)  # a plain function: the generic path
+    for a, b in zip((fast.value, fast.tangent, fast.second), (slow.value, slow.tangent, slow.second)):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -190,11 +190,13 @@ class PDE(Problem):
                 raise ValueError(f"{self.case}: hard_constraint=True needs a Dirichlet condition on the whole "
                                  "boundary (no on=)")
             comps = sorted(whole)
-            phi_x = distance_function(self.space)
+            names = tuple(whole[c].name for c in comps)
+            if all(not callable(whole[c].value) and whole[c].value == 0.0 for c in comps):
+                return distance_function(self.space), None, names, comps  # zero data: u = φN, no jet of g
 
             def g(x):
                 return torch.stack([_values("dirichlet value", whole[c].value, x) for c in comps], dim=1)
-            return (lambda x: phi_x(x)), g, tuple(whole[c].name for c in comps), comps
+            return distance_function(self.space), g, names, comps
         initial = {c.component: c for c in self._conditions if type(c) is Initial}
         if not initial:
             raise ValueError(f"{self.case}: hard_constraint=True on a time-dependent problem needs an Initial "
