@@ -68,3 +68,28 @@ def test_a_short_pinn_run_learns_and_needs_its_residual(case):
     trained = dlpde.solve(case, "pinn", steps=300, **kw)
     untrained = dlpde.solve(case, "pinn", steps=1, **kw)
     assert trained.metrics["rel_l2_error"] < 0.5 * untrained.metrics["rel_l2_error"]
+
+
+def test_output_calibration_finds_the_best_level_and_helps():
+    """calibrate_output: for a linear problem one Gauss–Newton step gives the least-squares level exactly (no
+    nearby shift has a lower loss); at d = 200 after 100 steps the calibrated run's error is 0.0515 against 0.0939
+    without (measured)."""
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.collocation import calibrate_output
+    from dlpde.solvers.pinn import PINN
+    p = make("poisson-inseparable-Nd", 30)
+    s = SolveSettings(batch=64, width=16, depth=2, dtype="float64", options={"hard_constraint": True})
+    model = PINN().build_model(p, s).double()
+    obj = StrongFormObjective(p, model, s)
+    obj.sample()
+    before = float(obj.current_loss())
+    a = calibrate_output(obj, model)
+    best = float(obj.current_loss())
+    assert best < before
+    for da in (0.01, -0.01):
+        model.inner.output_shift = a + da
+        assert float(obj.current_loss()) > best
+    kw = dict(dim=200, steps=100, batch=128, width=32, depth=2, progress=False, eval_points=1000)
+    with_cal = dlpde.solve("poisson-inseparable-Nd", "pinn", **kw)
+    without = dlpde.solve("poisson-inseparable-Nd", "pinn", calibrate_output=False, **kw)
+    assert with_cal.metrics["rel_l2_error"] < 0.7 * without.metrics["rel_l2_error"]

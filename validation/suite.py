@@ -55,6 +55,10 @@ RUNS: list[Run] = [
     Run("poisson-sin-Nd", "ritz", dim=5, settings=dict(optimizer="engd"), target=1e-4),
     Run("diffusion-1d", "pinn", settings=dict(optimizer="engd"), target=1e-5, note="exact e^{−t} sin πx"),
     Run("poisson-mesh", "pinn", note="built-in annulus mesh; against the P2 finite element reference"),
+    # inseparable exact solutions in high dimension (REFERENCES.md §7; issue 14: ≤ 1e-2 at d = 1000 in 15 minutes)
+    Run("poisson-inseparable-Nd", "pinn", dim=1000, target=1e-2, note="u = (1−|x|²)Σc_i sin(x_i + cos x_{i+1} + "
+        "x_{i+1} cos x_i), c from seed 0"),
+    Run("allen-cahn-inseparable-Nd", "pinn", dim=1000, target=1e-2, note="the same u; Δu + u − u³ = f"),
     # Deep Ritz (E & Yu 2018) and DGM (Sirignano & Spiliopoulos 2018) on every Poisson case
     Run("poisson-2d", "ritz"),
     Run("poisson-sin-Nd", "ritz", dim=5),

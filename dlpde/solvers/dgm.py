@@ -21,7 +21,7 @@ from dlpde.solvers.pinn import PINN, scale_first_layer, scaled_network, strong_f
 
 class DGM(Solver):
     name = "dgm"
-    options = ("compile", "hard_constraint", "first_layer_scale")
+    options = ("compile", "hard_constraint", "first_layer_scale", "calibrate_output")
     description = "Deep Galerkin: gated DGM network, residual on fresh samples every step (Sirignano & " \
                   "Spiliopoulos 2018)"
 

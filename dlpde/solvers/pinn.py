@@ -167,7 +167,7 @@ def scaled_network(problem: Problem, s: SolveSettings, make: Callable[..., nn.Mo
 
 class PINN(Solver):
     name = "pinn"
-    options = ("compile", "hard_constraint", "first_layer_scale")
+    options = ("compile", "hard_constraint", "first_layer_scale", "calibrate_output")
     description = "physics-informed network: strong-form residual at collocation points (Raissi et al. 2019)"
 
     def refusal(self, problem: Problem) -> str:
