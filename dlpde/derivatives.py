@@ -40,15 +40,16 @@ def _check_scalar(out: Tensor) -> Tensor:
 
 
 def directional_derivatives(model: nn.Module, x: Tensor, directions: Tensor, weights: Tensor | None = None, *,
-                            method: str = "auto") -> FieldDerivatives:
+                            method: str = "auto", identity: bool = False) -> FieldDerivatives:
     """u, ∂_{v_j} u and Σ_j c_j ∂²_{v_j} u for directions (k, d) shared by all points or (n, k, d) per point.
-    ``weights`` (k,) are the c_j; None means all ones."""
+    ``weights`` (k,) are the c_j; None means all ones. ``identity``: the directions are the d × d identity (the
+    forward jet then skips its products with them, see ``Jet.seed``)."""
     if method == "auto":
         method = "forward" if hasattr(model, "forward_jet") else "autograd"
     if method == "forward":
         if not hasattr(model, "forward_jet"):
             raise ValueError(f"{type(model).__name__} has no forward_jet; use method='autograd'")
-        jet = model.forward_jet(Jet.seed(x, directions, weights))
+        jet = model.forward_jet(Jet.seed(x, directions, weights, identity=identity))
         return FieldDerivatives(_check_scalar(jet.value), jet.tangent[..., 0], jet.second[:, 0])
     if method == "autograd":
         return _autograd_directional(model, x, directions, weights)
@@ -98,7 +99,7 @@ def laplacian(model: nn.Module, x: Tensor, *, method: str = "auto", dims: int | 
     if dims < D:
         weights = torch.zeros(D, dtype=x.dtype, device=x.device)
         weights[:dims] = 1.0
-    return directional_derivatives(model, x, eye, weights, method=method)
+    return directional_derivatives(model, x, eye, weights, method=method, identity=True)
 
 
 def stochastic_directions(x: Tensor, dims: int, probes: int, method: str, generator: torch.Generator | None):

@@ -85,7 +85,7 @@ class FieldEvaluator:
         if self._jacobian is None:
             if self.forward:
                 weights = self._diag_weights(self.base_key) if self.base_key is not None else None
-                jet = self._jet(torch.eye(self.D, dtype=self.x.dtype, device=self.x.device),
+                jet = self._jet(self._eye,
                                 _unless_unit(weights) if weights is not None else torch.zeros(
                                     self.D, dtype=self.x.dtype, device=self.x.device))
                 self._jacobian = jet.tangent
@@ -123,13 +123,13 @@ class FieldEvaluator:
     def _directions(self, key: Key) -> tuple[Tensor, Tensor]:
         """Directions (k, D) or (n, k, D) and weights (k,) whose weighted second derivatives give ``key``."""
         x = self.x
-        eye = torch.eye(self.D, dtype=x.dtype, device=x.device)
+        eye = self._eye
         if self._is_stochastic(key):
             return stochastic_directions(x, self.space_dims, self.probes, self.stochastic, self.generator)
         if key[0] == "diag":
             w = self._diag_weights(key)
             used = w != 0
-            return eye[used], _unless_unit(w[used])
+            return (eye if bool(used.all()) else eye[used]), _unless_unit(w[used])
         if key[0] == "mixed":
             i, j = key[1], key[2]
             v = torch.stack([eye[i] + eye[j], eye[i] - eye[j]])
@@ -138,8 +138,16 @@ class FieldEvaluator:
             return key[2]()  # the directions and weights were computed when the request was made
         raise ValueError(f"unknown derivative request {key!r}")
 
+    @property
+    def _eye(self) -> Tensor:
+        """The D × D identity, made once per evaluator (``_jet`` recognises it as an identity seed)."""
+        if getattr(self, "_eye_cache", None) is None:
+            self._eye_cache = torch.eye(self.D, dtype=self.x.dtype, device=self.x.device)
+        return self._eye_cache
+
     def _jet(self, directions: Tensor, weights: Tensor | None) -> Jet:
-        jet = self.model.forward_jet(Jet.seed(self.x, directions, weights))
+        identity = directions is getattr(self, "_eye_cache", None)
+        jet = self.model.forward_jet(Jet.seed(self.x, directions, weights, identity=identity))
         if self._value is None:
             self._value = jet.value
         return jet

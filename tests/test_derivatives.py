@@ -102,3 +102,23 @@ def test_mlp_compressed_directions_equal_general_path(d, width):
              for j in (model.forward_jet(Jet.seed(x, eye)),
                        model.forward_jet(Jet(x, eye.expand(9, -1, -1).clone(), torch.zeros_like(x), None)))]
     assert (grads[0] - grads[1]).abs().max() <= 1e-10 * (1 + grads[1].abs().max())
+
+
+def test_identity_seed_shortcut_equals_the_general_seed():
+    """Jet.seed(..., identity=True) lets the MLP's first layer and the ball's φ skip their products with the
+    directions; the jets must equal those of the same identity directions passed without the flag."""
+    from dlpde.nn import MLP
+    from dlpde.nn.constraints import HardConstraint, ball_distance
+    from dlpde.nn.jet import Jet
+    torch.manual_seed(0)
+    d = 7
+    inner = MLP(d, 1, width=5, depth=2, input_scale=[0.5] * d).double()
+    for model in (inner, HardConstraint(inner, ball_distance(torch.zeros(d, dtype=torch.float64), 1.3),
+                                        spec={"g_zero": True})):
+        x = torch.randn(11, d, dtype=torch.float64)
+        eye = torch.eye(d, dtype=torch.float64)
+        for weights in (None, torch.rand(d, dtype=torch.float64)):
+            fast = model.forward_jet(Jet.seed(x, eye, weights, identity=True))
+            slow = model.forward_jet(Jet.seed(x, eye, weights))
+            for a, b in zip((fast.value, fast.tangent, fast.second), (slow.value, slow.tangent, slow.second)):
+                assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -26,14 +26,18 @@ class Jet:
     tangent: Tensor
     second: Tensor
     weights: Tensor | None  # (k,) the c_j; None means all ones (the exact Laplacian), which skips a product
+    identity: bool = False  # a seed whose directions are the unit vectors e_1 … e_D (the tangent is then I)
 
     @classmethod
-    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | None = None) -> "Jet":
-        """The jet of the identity map x ↦ x: tangents are the directions themselves, second derivative zero."""
+    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | None = None, *, identity: bool = False) -> "Jet":
+        """The jet of the identity map x ↦ x: tangents are the directions themselves, second derivative zero.
+        ``identity=True`` (the caller's word: directions = the D × D identity) lets the first layer and closed-form
+        jets skip their products with the directions, D² work per step in high dimension."""
         n = x.shape[0]
         if directions.ndim == 2:
             directions = directions.unsqueeze(0).expand(n, -1, -1)
-        return cls(x, directions.to(x), torch.zeros_like(x), None if weights is None else weights.to(x))
+        return cls(x, directions.to(x), torch.zeros_like(x), None if weights is None else weights.to(x),
+                   identity=identity and directions.shape[1:] == (x.shape[1], x.shape[1]))
 
     def linear(self, weight: Tensor, bias: Tensor | None) -> "Jet":
         """h ↦ h Wᵀ + b: linear maps act on all three parts; the bias only shifts the value."""

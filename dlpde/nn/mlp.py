@@ -104,7 +104,8 @@ class MLP(nn.Module):
         that maps the output's m compressed directional derivatives back to the k true ones."""
         scale = self.normalize.scale.to(j.value)
         z = torch.nn.functional.linear(self.normalize(j.value), layer.weight, layer.bias)
-        shared = (j.tangent[0] * scale) @ layer.weight.T  # (k, m)
+        # (k, m); for the identity seed V = I it is diag(scale) Wᵀ without the D × D × m product
+        shared = scale[:, None] * layer.weight.T if j.identity else (j.tangent[0] * scale) @ layer.weight.T
         sq = shared * shared
         weighted_sq = sq.sum(0) if j.weights is None else j.weights @ sq  # (m,)
         basis = None
