@@ -75,12 +75,14 @@ def _autograd_directional(model, x, directions, weights) -> FieldDerivatives:
 
 
 def laplacian(model: nn.Module, x: Tensor, *, method: str = "auto", dims: int | None = None, probes: int = 16,
-              generator: torch.Generator | None = None) -> FieldDerivatives:
+              generator: torch.Generator | None = None, gradient: bool = False) -> FieldDerivatives:
     """u, ∇u and Δu of a scalar network at points x (n, D).
 
     ``dims``: the Laplacian runs over the first ``dims`` coordinates (default all), e.g. the space coordinates of
     a space-time point (x, t); the gradient always covers all D coordinates (for exact methods).
-    ``probes``/``generator``: for the stochastic methods ('hutchinson', 'sdgd'), whose ``directional`` is None.
+    ``probes``/``generator``: for the stochastic methods ('hutchinson', 'sdgd'), whose ``directional`` is None
+    unless ``gradient=True``: then it is the exact ∇u over all D inputs by one reverse pass (cost independent of d
+    beyond the first layer), for residuals that need ∇u or u_t beside the estimated Laplacian (e.g. ``hjb-lq``).
     """
     if method not in METHODS:
         raise ValueError(f"unknown derivative method {method!r}; choose one of {METHODS}")
@@ -93,7 +95,11 @@ def laplacian(model: nn.Module, x: Tensor, *, method: str = "auto", dims: int | 
     if method in ("hutchinson", "sdgd"):
         v, w = stochastic_directions(x, dims, probes, method, generator)
         fd = directional_derivatives(model, x, v, w, method="auto")
-        return FieldDerivatives(fd.value, None, fd.second)
+        if not gradient:
+            return FieldDerivatives(fd.value, None, fd.second)
+        xg = x if x.requires_grad else x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(_check_scalar(model(xg)).sum(), xg, create_graph=True)
+        return FieldDerivatives(fd.value, grad, fd.second)
     eye = torch.eye(D, dtype=x.dtype, device=x.device)
     weights = None
     if dims < D:

@@ -122,3 +122,32 @@ def test_identity_seed_shortcut_equals_the_general_seed():
             slow = model.forward_jet(Jet.seed(x, eye, weights))
             for a, b in zip((fast.value, fast.tangent, fast.second), (slow.value, slow.tangent, slow.second)):
                 assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_stochastic_laplacian_with_the_exact_gradient():
+    """gradient=True: the stochastic methods return the exact ∇u (reverse mode) beside the estimated Laplacian; the
+    estimate itself is the one without the gradient (same probes)."""
+    from dlpde.nn import MLP
+    torch.manual_seed(1)
+    net = MLP(6, 1, width=8, depth=2).double()
+    x = torch.randn(9, 6, dtype=torch.float64)
+    exact = laplacian(net, x, method="autograd")
+    for method in ("hutchinson", "sdgd"):
+        with_grad = laplacian(net, x, method=method, probes=4, generator=torch.Generator().manual_seed(3), gradient=True)
+        plain = laplacian(net, x, method=method, probes=4, generator=torch.Generator().manual_seed(3))
+        assert plain.directional is None
+        assert torch.allclose(with_grad.directional, exact.directional, atol=1e-12)
+        assert torch.allclose(with_grad.second, plain.second, atol=1e-12)
+
+
+def test_hjb_pinn_trains_with_a_stochastic_laplacian():
+    """hjb-lq needs ∇u and u_t: with derivative='hutchinson' the PINN gets them exactly and trains. Measured by the
+    relative residual on fresh points (the PINN has no field reference here): 0.42 after 300 steps against 1.16
+    untrained at d = 2."""
+    import dlpde
+    kw = dict(dim=2, batch=128, boundary_batch=64, width=32, depth=2, progress=False, eval_points=500,
+              derivative="hutchinson", probes=2, lbfgs_steps=0)
+    trained = dlpde.solve("hjb-lq", "pinn", steps=300, **kw)
+    untrained = dlpde.solve("hjb-lq", "pinn", steps=1, **kw)
+    assert trained.status == "ok"
+    assert trained.metrics["relative_residual"] < 0.6 * untrained.metrics["relative_residual"]

@@ -60,7 +60,7 @@ RUNS: list[Run] = [
         "x_{i+1} cos x_i), c from seed 0"),
     Run("allen-cahn-inseparable-Nd", "pinn", dim=1000, target=1e-2, note="the same u; Δu + u − u³ = f"),
     Run("poisson-inseparable-Nd", "pinn", dim=10_000, settings=dict(steps=200), target=2e-2,
-        note="200 steps (about 1 s each); at this d the calibrated output level alone (a constant N) is within 1.6e-2: "
+        note="200 steps (0.4 s each); at this d the calibrated output level alone (a constant N) is within 1.6e-2: "
         "uniform points of the ball concentrate where S varies little"),
     # Deep Ritz (E & Yu 2018) and DGM (Sirignano & Spiliopoulos 2018) on every Poisson case
     Run("poisson-2d", "ritz"),

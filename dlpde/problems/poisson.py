@@ -44,6 +44,8 @@ class Poisson(Problem):
     def conditions(self) -> list[Condition]:
         return [Condition("boundary", self.domain.sample_boundary, self.boundary)]
 
+    needs_gradient = False  # the residual uses Δu alone (a stochastic Laplacian then skips ∇u's reverse pass)
+
     def residual(self, x: Tensor, d: FieldDerivatives) -> Tensor:
         return -d.second - self.source(x)
 

@@ -91,7 +91,8 @@ class StrongFormObjective(CollocationSamples):
     def _residual(self, x: torch.Tensor) -> torch.Tensor:
         """The PDE residual at points x (n,)."""
         d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
-                      probes=self.s.probes, generator=self.gen)
+                      probes=self.s.probes, generator=self.gen,
+                      gradient=getattr(self.problem, "needs_gradient", True))
         try:
             r = self.problem.residual(x, d)
         except (RuntimeError, TypeError) as e:
