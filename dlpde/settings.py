@@ -34,7 +34,7 @@ class TrainConfig:
     resample_every: int = 1
     log_every: int = 100
     eval_every: int = 500
-    progress: bool | None = None  # None: only on a terminal
+    progress: bool | None = None  # None: a bar on a terminal, a line every 10 s elsewhere; False: nothing
     checkpoint_every: int = 0  # 0: no periodic checkpoints
     checkpoint_path: str | None = None  # where checkpoints (periodic and on Ctrl-C) go; None: nowhere
     resume: str | None = None  # a checkpoint to continue from

@@ -35,7 +35,15 @@ class CollocationSamples:
         self.cond_points = []
         for c in self.conditions:
             xb = c.sample(boundary_batch or s.boundary_batch, method=s.sampling, **kw)
-            self.cond_points.append((xb, condition_values(c, xb).detach()))
+            self.cond_points.append((xb, self.condition_targets(c, xb).detach()))
+
+    def condition_targets(self, c, xb: Tensor) -> Tensor:
+        """The condition's data at its points xb (the general ``PDE`` objective's conditions give their own)."""
+        return condition_values(c, xb)
+
+    def value_error(self, xb: Tensor, target: Tensor) -> Tensor:
+        """u − g at a value condition's points (the first output of the network)."""
+        return self.model(xb)[:, 0] - target
 
     def relative_residual(self, n: int, seed: int = 7919) -> float | None:
         """An a-posteriori indicator for problems without a reference: √(L(u_θ) / L(0)) on ``n`` fresh interior

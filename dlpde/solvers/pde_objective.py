@@ -47,13 +47,8 @@ class PDEObjective(CollocationSamples):
         """The unknowns' final values (solution attributes)."""
         return {name: float(p.detach()) for name, p in self.unknowns.items()}
 
-    def sample(self, batch: int | None = None, boundary_batch: int | None = None) -> None:
-        p, s, kw = self.problem, self.s, dict(generator=self.gen, device=self.s.torch_device, dtype=self.s.torch_dtype)
-        self.x = p.interior_points(batch or s.batch, method=s.sampling, **kw)
-        self.cond_points = []
-        for c in self.conditions:
-            xb = c.sample(boundary_batch or s.boundary_batch, method=s.sampling, **kw)
-            self.cond_points.append((xb, c.data(xb).detach()))
+    def condition_targets(self, c, xb: Tensor) -> Tensor:
+        return c.data(xb)
 
     def _fields(self, key: str, x: Tensor):
         s, p = self.s, self.problem

@@ -75,17 +75,14 @@ class StrongFormObjective(CollocationSamples):
         """ENGD's rows: r/√n at the collocation points, √(β w_c / n_c)·(u − g) at each condition's points."""
         blocks = [row_block((self.x,), self._residual, 1.0)]
         for c, (xb, target) in zip(self.conditions, self.cond_points):
-            blocks.append(row_block((xb, target), self._condition_error, float(self.s.boundary_weight * c.weight)))
+            blocks.append(row_block((xb, target), self.value_error, float(self.s.boundary_weight * c.weight)))
         return blocks
-
-    def _condition_error(self, xb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.model(xb)[:, 0] - target
 
     def _parts(self, x, cond_points) -> list[Part]:
         """(term name, per-point values, weight in the loss): the residual, then each condition."""
         parts = [("pde", self._residual(x), 1.0)]
         for c, (xb, target) in zip(self.conditions, cond_points):
-            parts.append((c.name, self._condition_error(xb, target), float(self.s.boundary_weight * c.weight)))
+            parts.append((c.name, self.value_error(xb, target), float(self.s.boundary_weight * c.weight)))
         return parts
 
     def _residual(self, x: torch.Tensor) -> torch.Tensor:

@@ -151,7 +151,7 @@ class EnergyObjective(CollocationSamples):
         from ``density_hessian_factor``, and √(2β w_c |∂Ω|/n_c)·(u − g) at each penalised condition's points."""
         blocks = [row_block((self.x,), self._energy_rows, self.volume)]
         for c, (xb, target) in zip(self.conditions, self.cond_points):
-            blocks.append(row_block((xb, target), self._condition_error,
+            blocks.append(row_block((xb, target), self.value_error,
                                     2 * self.beta * c.weight * self.boundary_measure))
         return blocks
 
@@ -160,15 +160,13 @@ class EnergyObjective(CollocationSamples):
         factor = density_hessian_factor(self.problem, x, u, grad)
         return torch.einsum("nkr,nk->nr", factor, torch.cat([u[:, None], grad], dim=1))
 
-    def _condition_error(self, xb: Tensor, target: Tensor) -> Tensor:
-        return self.model(xb)[:, 0] - target
 
     def _evaluate(self) -> tuple[Tensor, dict[str, Tensor]]:
         energy = self.volume * energy_terms(self.problem, self.model, self.x).mean()
         terms = {"energy": energy}
         total = energy
         for c, (xb, target) in zip(self.conditions, self.cond_points):
-            e = self._condition_error(xb, target)
+            e = self.value_error(xb, target)
             terms[f"loss_{c.name}"] = (e * e).mean()
             total = total + self.beta * c.weight * self.boundary_measure * terms[f"loss_{c.name}"]
         return total, terms
