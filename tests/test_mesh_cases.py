@@ -167,9 +167,12 @@ def test_pinn_network_with_corner_features_forward_laplacian_equals_autograd(nam
     assert type(PINN().build_model(make(name, features=False), SolveSettings())).__name__ == "MLP"
 
 
-def test_pinn_on_the_slit_reports_errors_against_the_fem_reference():
+def test_pinn_on_the_slit_records_its_errors_against_the_fem_reference_at_each_evaluation():
+    """The file's metric is the one Solution.errors() computes against the FEM reference (tested exact above); the
+    trained accuracy on a mesh domain is in test_accuracy.py (L-shape)."""
     sol = dlpde.solve("poisson-slit", "pinn", **tiny(steps=20, eval_every=10))
-    assert sol.status == "ok" and 0 < sol.metrics["rel_l2_error"] < 10
+    assert sol.status == "ok"
+    assert sol.metrics["rel_l2_error"] == pytest.approx(sol.errors()["rel_l2_error"], rel=1e-12)
     assert [r["step"] for r in sol.history.rows if "rel_l2_error" in r] == [10, 20]
 
 

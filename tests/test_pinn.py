@@ -10,10 +10,12 @@ from tests.conftest import tiny
 
 
 def test_training_reduces_the_error():
+    """Adam alone, 300 steps: measured 0.139 (seed 0) from 0.69 at the first evaluation. The accuracy tests with
+    an L-BFGS phase are in test_accuracy.py."""
     sol = dlpde.solve("poisson-2d", **tiny(steps=300, batch=256, width=24, lr=3e-3))
     first = sol.history.rows[0]["rel_l2_error"]
     assert sol.status == "ok"
-    assert sol.metrics["rel_l2_error"] < 0.5 * first
+    assert sol.metrics["rel_l2_error"] < min(0.2, 0.5 * first)
 
 
 def test_same_seed_same_result_and_other_seed_differs():
@@ -56,10 +58,16 @@ def test_lbfgs_phase_runs_and_improves():
     assert sol.history.rows[-1]["loss"] < adam_loss
 
 
-@pytest.mark.parametrize("derivative", ["forward", "autograd", "hutchinson", "sdgd"])
-def test_every_derivative_method_trains(derivative):
-    sol = dlpde.solve("poisson-sin-Nd", dim=4, **tiny(derivative=derivative, probes=2))
-    assert sol.status == "ok" and math.isfinite(sol.metrics["rel_l2_error"])
+@pytest.mark.parametrize("derivative,bound", [("forward", 0.09), ("autograd", 0.09), ("hutchinson", 0.035),
+                                              ("sdgd", 0.095)])
+def test_every_derivative_method_trains(derivative, bound):
+    """500 Adam steps at d = 3 with 2 probes for the stochastic Laplacians; measured (seed 0): forward and autograd
+    0.061, hutchinson 0.022, sdgd 0.063 (bounds 1.5×). A stochastic estimator off by a constant factor (the d/k of
+    SDGD dropped, ``tests/mutations.py``) trains to the wrong solution and fails."""
+    sol = dlpde.solve("poisson-sin-Nd", dim=3, **tiny(derivative=derivative, probes=2, steps=500, lr=1e-2, batch=256,
+                                                      width=24, boundary_batch=128, boundary_weight=10.0))
+    assert sol.status == "ok", sol.message
+    assert sol.metrics["rel_l2_error"] < bound
 
 
 def test_bad_settings_are_refused_up_front():

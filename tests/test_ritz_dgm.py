@@ -190,8 +190,7 @@ def test_short_ritz_run_reduces_the_error_on_poisson_2d():
                                                    lr=1e-2, boundary_weight=10.0))
     first = sol.history.rows[0]["rel_l2_error"]
     assert sol.status == "ok" and isinstance(sol.model, ResNet)
-    assert sol.metrics["rel_l2_error"] < 0.5 * first
-    assert sol.metrics["rel_l2_error"] < 0.3
+    assert sol.metrics["rel_l2_error"] < min(0.2, 0.5 * first)  # measured 0.136 (seed 0); test_accuracy.py goes lower
     assert math.isfinite(sol.extra["energy"]) and sol.extra["energy_stderr"] > 0
 
 
@@ -200,15 +199,17 @@ def test_short_dgm_run_reduces_the_error_on_poisson_2d():
                                                   lr=5e-3, boundary_weight=10.0))
     first = sol.history.rows[0]["rel_l2_error"]
     assert sol.status == "ok" and isinstance(sol.model, DGMNet)
-    assert sol.metrics["rel_l2_error"] < 0.5 * first
+    assert sol.metrics["rel_l2_error"] < min(0.2, 0.5 * first)  # measured 0.137 (seed 0)
 
 
-@pytest.mark.parametrize("derivative", ["hutchinson", "sdgd"])
-def test_dgm_trains_with_stochastic_laplacians(derivative):
-    sol = dlpde.solve("poisson-100d", "dgm", **tiny(steps=10, batch=32, boundary_batch=32, width=8, depth=1,
-                                                    derivative=derivative, probes=4))
-    assert sol.status == "ok" and math.isfinite(sol.metrics["rel_l2_error"])
-    assert sol.settings.derivative == derivative
+@pytest.mark.parametrize("derivative,bound", [("hutchinson", 0.4), ("sdgd", 0.045)])
+def test_dgm_trains_with_stochastic_laplacians(derivative, bound):
+    """poisson-2d, one probe per point, 300 Adam steps: measured 0.269 (Hutchinson) and 0.028 (SDGD) against 0.110
+    with the exact forward Laplacian (seed 0; one probe makes the outcome vary between estimators)."""
+    sol = dlpde.solve("poisson-2d", "dgm", **tiny(steps=300, batch=128, boundary_batch=64, width=12, depth=2, lr=5e-3,
+                                                  boundary_weight=10.0, derivative=derivative, probes=1))
+    assert sol.status == "ok" and sol.settings.derivative == derivative
+    assert sol.metrics["rel_l2_error"] < bound
 
 
 def test_case_defaults_for_ritz_are_merged():
@@ -244,10 +245,14 @@ def test_bad_network_arguments_are_refused():
 
 
 def test_ritz_energy_on_a_ball_domain_trains():
+    """−Δu = 1 on the unit ball of R³ (the ball's volume and sphere area enter the energy): measured 0.101 (seeds 0
+    and 1: 0.101, 0.105) after 1000 Adam and 100 L-BFGS steps on 2048 fixed points."""
     p = Poisson(Ball.unit(3), lambda x: torch.ones_like(x[:, 0]), lambda x: torch.zeros_like(x[:, 0]),
                 exact=lambda x: (1 - (x * x).sum(1)) / 6)
-    sol = dlpde.solve(p, "ritz", **tiny(steps=60, boundary_weight=20.0, lr=5e-3))
-    assert sol.status == "ok" and math.isfinite(sol.metrics["rel_l2_error"])
+    sol = dlpde.solve(p, "ritz", **tiny(steps=1000, batch=512, boundary_weight=20.0, lr=1e-2, lbfgs_steps=100,
+                                        lbfgs_batch=2048))
+    assert sol.status == "ok"
+    assert sol.metrics["rel_l2_error"] < 0.15
 
 
 def test_penalty_warmup_rises_geometrically_to_beta():

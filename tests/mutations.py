@@ -1,0 +1,204 @@
+"""Break the code on purpose and show that the test suite notices (issue 18's mutation check).
+
+    python tests/mutations.py            # every mutation, each against the tests that should catch it
+    python tests/mutations.py --list     # the mutations and their tests
+    python tests/mutations.py --only mfg-terminal-cost-dropped bsde-time-grid-flipped
+    python tests/mutations.py --full     # each mutation against the whole CI suite (slow: minutes per mutation)
+
+Each mutation is one textual edit (the old text must occur exactly once) applied to a fresh copy of the working
+tree in a temporary directory; pytest then runs in that copy, with the copy first on the import path, over the test
+files or test ids that are meant to catch it. A mutation is *caught* when pytest fails. The script prints one line
+per mutation and exits 1 if any was missed; the working tree is never touched.
+
+Why textual edits in a copy rather than monkeypatching: the tests run exactly as CI runs them (a separate
+process, the library imported from files), so a bug that the suite misses here is one it would miss in CI.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str  # file relative to the repository root
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest arguments: files or node ids that must fail
+    why: str
+
+
+_PARTS_OLD = "parts.append((c.name, self.value_error(xb, target), float(self.s.boundary_weight * c.weight)))"
+_PDE_PARTS_OLD = ("parts.append((c.name, self._condition_error(c, xb, data), "
+                  "float(self.s.boundary_weight * c.weight)))")
+_SAMPLE_OLD = "self.x = p.interior_points(batch or s.batch, method=s.sampling, **kw)"
+_SAMPLE_QUARTER = "self.x = 0.5 * p.interior_points(batch or s.batch, method=s.sampling, **kw)"
+_ACC = "tests/test_accuracy.py"
+
+MUTATIONS = [
+    Mutation("mfg-terminal-cost-dropped", "dlpde/solvers/mfg.py", 'c["G"].mean()', '0.0 * c["G"].mean()',
+             ("tests/test_mfg.py",), "the mean-field game's terminal cost G left out of the objective"),
+    Mutation("pinn-collocation-in-a-quarter", "dlpde/solvers/collocation.py", _SAMPLE_OLD, _SAMPLE_QUARTER,
+             (f"{_ACC}::test_pinn_poisson_2d",), "interior points x ↦ x/2: a quarter of (0, 1)²"),
+    Mutation("pinn-terminal-value-collocation-in-a-quarter", "dlpde/solvers/collocation.py", _SAMPLE_OLD,
+             _SAMPLE_QUARTER, (f"{_ACC}::test_pinn_black_scholes_call_with_adam",),
+             "as above, caught by the Black–Scholes (S, t) test alone"),
+    Mutation("pinn-mesh-collocation-in-a-quarter", "dlpde/solvers/collocation.py", _SAMPLE_OLD, _SAMPLE_QUARTER,
+             (f"{_ACC}::test_pinn_poisson_lshape_against_its_finite_element_reference",),
+             "as above, caught by the L-shape (mesh domain) test alone"),
+    Mutation("dgm-collocation-in-a-quarter", "dlpde/solvers/collocation.py", _SAMPLE_OLD, _SAMPLE_QUARTER,
+             (f"{_ACC}::test_dgm_poisson_2d",), "as above, caught by the DGM test alone"),
+    Mutation("ritz-quadrature-in-a-quarter", "dlpde/solvers/collocation.py", _SAMPLE_OLD, _SAMPLE_QUARTER,
+             (f"{_ACC}::test_ritz_poisson_2d",), "as above, caught by the Deep Ritz test alone"),
+    Mutation("spacetime-collocation-in-a-quarter", "dlpde/solvers/collocation.py", _SAMPLE_OLD, _SAMPLE_QUARTER,
+             (f"{_ACC}::test_pinn_diffusion_1d_soft_conditions",),
+             "space-time points x ↦ x/2: half of [−1, 1] × half of [0, 1], general PDE objective"),
+    Mutation("pinn-boundary-term-dropped", "dlpde/solvers/pinn.py", _PARTS_OLD,
+             "parts.append((c.name, self.value_error(xb, target), 0.0))",
+             (f"{_ACC}::test_pinn_poisson_2d",), "the boundary term of the PINN loss weighted 0"),
+    Mutation("dgm-boundary-term-dropped", "dlpde/solvers/pinn.py", _PARTS_OLD,
+             "parts.append((c.name, self.value_error(xb, target), 0.0))",
+             (f"{_ACC}::test_dgm_poisson_2d",), "as above (DGM shares the strong-form objective)"),
+    Mutation("ritz-boundary-penalty-dropped", "dlpde/solvers/ritz.py",
+             "total = total + self.beta * c.weight * self.boundary_measure * terms[f\"loss_{c.name}\"]",
+             "total = total + 0.0 * terms[f\"loss_{c.name}\"]",
+             (f"{_ACC}::test_ritz_poisson_2d",), "the Deep Ritz boundary penalty left out of the loss"),
+    Mutation("pde-initial-term-dropped", "dlpde/solvers/pde_objective.py", _PDE_PARTS_OLD,
+             "parts.append((c.name, self._condition_error(c, xb, data), "
+             "0.0 if c.kind == 'initial' else float(self.s.boundary_weight * c.weight)))",
+             (f"{_ACC}::test_pinn_diffusion_1d_soft_conditions",), "the initial condition weighted 0"),
+    Mutation("initial-condition-at-the-final-time", "dlpde/problems/conditions.py",
+             "return self.domain.sample_slice(n, self.domain.t0,", "return self.domain.sample_slice(n, self.domain.t1,",
+             (f"{_ACC}::test_pinn_diffusion_1d_soft_conditions",), "the wrong time direction: u(·, t1) given"),
+    Mutation("poisson-residual-sign", "dlpde/problems/poisson.py", "return -d.second - self.source(x)",
+             "return d.second - self.source(x)", (f"{_ACC}::test_pinn_poisson_2d",), "−Δu − f written Δu − f"),
+    Mutation("poisson-energy-sign", "dlpde/problems/poisson.py", "- self.source(x) * u",
+             "+ self.source(x) * u", (f"{_ACC}::test_ritz_poisson_2d",), "½|∇u|² − fu written ½|∇u|² + fu"),
+    Mutation("sdgd-scale-dropped", "dlpde/derivatives.py", "w = torch.full((k,), dims / k,",
+             "w = torch.full((k,), 1.0 / k,", ("tests/test_pinn.py::test_every_derivative_method_trains",),
+             "SDGD's d/k weight written 1/k: a Laplacian estimate k/d times too small"),
+    Mutation("hutchinson-scale-wrong", "dlpde/derivatives.py", "w = torch.full((probes,), 1.0 / probes,",
+             "w = torch.full((probes,), 2.0 / probes,", ("tests/test_pinn.py::test_every_derivative_method_trains",),
+             "Hutchinson's mean over probes written as twice the mean"),
+    Mutation("allen-cahn-driver-sign", "dlpde/problems/parabolic.py", "return y - y * y * y",
+             "return y + y * y * y", ("tests/test_parabolic.py", "tests/test_bsde.py"),
+             "u_t + Δu + u − u³ = 0 written with + u³"),
+    Mutation("hjb-driver-sign", "dlpde/problems/parabolic.py", "return -0.5 * self.lam * (z * z).sum(dim=1)",
+             "return 0.5 * self.lam * (z * z).sum(dim=1)", ("tests/test_parabolic.py", "tests/test_bsde.py"),
+             "u_t + Δu − λ|∇u|² = 0 written with + λ|∇u|²"),
+    Mutation("bsde-time-grid-flipped", "dlpde/solvers/bsde.py",
+             "self.times = time_grid(problem.T, net.steps, device=s.torch_device, dtype=s.torch_dtype)",
+             "self.times = time_grid(problem.T, net.steps, device=s.torch_device, dtype=s.torch_dtype).flip(0)",
+             ("tests/test_bsde.py",), "the Deep BSDE recursion run on the time grid T → 0"),
+    Mutation("bsde-generator-sees-reversed-time", "dlpde/solvers/bsde.py", "t = times[:-1, None]",
+             "t = times.flip(0)[:-1, None]", ("tests/test_bsde.py",),
+             "the driver f(t, …) evaluated at T − t (batched path for drivers without y)"),
+]
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return [f for f in out.splitlines() if (ROOT / f).is_file()]
+
+
+def _copy_tree(dest: Path) -> None:
+    for rel in _tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+
+
+def _apply(m: Mutation, tree: Path) -> None:
+    path = tree / m.path
+    text = path.read_text()
+    count = text.count(m.old)
+    if count != 1:
+        raise SystemExit(f"mutation {m.name}: expected the text once in {m.path}, found it {count} times; "
+                         f"update tests/mutations.py to the code:\n  {m.old}")
+    path.write_text(text.replace(m.old, m.new))
+
+
+def _pytest(tree: Path, args: list[str], timeout: float) -> tuple[int, str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "--tb=line", "-p", "no:cacheprovider", *args]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+        code, out = proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired:
+        code, out = -1, "timed out"
+    return code, out, time.perf_counter() - start
+
+
+def _check_import(tree: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    where = subprocess.run([sys.executable, "-c", "import dlpde; print(dlpde.__file__)"], cwd=tree, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(where).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"the copy's dlpde is not the one imported ({where}); cannot test mutations")
+
+
+def _summary(out: str) -> str:
+    """The first failing test and its error line (pytest --tb=line), else pytest's last line."""
+    lines = [ln.strip() for ln in out.strip().splitlines() if ln.strip()]
+    failed = next((ln.split(" - ")[0][len("FAILED "):] for ln in lines if ln.startswith("FAILED")), "")
+    error = next((ln.split(": ", 1)[1] for ln in lines if ln.startswith("/") and ": " in ln), "")
+    if failed:
+        return f"{failed.split('::', 1)[-1]}: {error[:120]}"
+    return lines[-1][:120] if lines else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--list", action="store_true", help="list the mutations and the tests meant to catch them")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these mutations")
+    ap.add_argument("--full", action="store_true", help="run the whole CI suite against each mutation")
+    ap.add_argument("--baseline", action="store_true", help="first check that the unmutated tests pass")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per pytest run (default 900)")
+    args = ap.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    unknown = set(args.only or ()) - {m.name for m in MUTATIONS}
+    if unknown:
+        ap.error(f"unknown mutation(s) {sorted(unknown)}; --list shows them")
+    if args.list:
+        for m in chosen:
+            print(f"{m.name:46s} {m.path}: {m.why}\n{'':46s} caught by: {' '.join(m.tests)}")
+        return 0
+    missed = []
+    with tempfile.TemporaryDirectory(prefix="dlpde-mutations-") as tmp:
+        clean = Path(tmp) / "clean"
+        _copy_tree(clean)
+        _check_import(clean)
+        if args.baseline:
+            tests = sorted({t for m in chosen for t in m.tests})
+            code, out, secs = _pytest(clean, [] if args.full else tests, args.timeout)
+            print(f"{'baseline (no mutation)':46s} {'passes' if code == 0 else 'FAILS'} in {secs:5.0f} s  {_summary(out)}")
+            if code != 0:
+                return 1
+        for m in chosen:
+            tree = Path(tmp) / m.name
+            shutil.copytree(clean, tree)
+            _apply(m, tree)
+            code, out, secs = _pytest(tree, [] if args.full else list(m.tests), args.timeout)
+            caught = code not in (0, 5)  # 5: no tests collected — a typo in the test ids, not a catch
+            if not caught:
+                missed.append(m.name)
+            print(f"{m.name:46s} {'caught' if caught else 'MISSED'} in {secs:5.0f} s  {_summary(out)}", flush=True)
+            shutil.rmtree(tree)
+    print(f"{len(chosen) - len(missed)} of {len(chosen)} mutations caught" + (f"; missed: {missed}" if missed else ""))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
