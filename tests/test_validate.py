@@ -42,6 +42,7 @@ def test_validate_lshape_end_to_end(tmp_path, capsys):
     for k in ("rel_l2_error", "max_error", "rel_l2_error_points", "max_error_points", "rel_l2_error_quadrature"):
         assert 0 < a[k] < 10, k
     assert np.isclose(a["max_error_points"], np.abs(diff).max())
+    assert np.isclose(a["rel_l2_error_points"], np.linalg.norm(diff) / np.linalg.norm(ref))
     # the normal solution file is intact (its SHA-256 seal renewed after adding /validation) and reloads
     assert seal_matches(out) is True
     sol = dlpde.load(out)
