@@ -209,11 +209,10 @@ def cmd_info(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dlpde import distributed
-
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(argv)  # --help and bad input answer here, before torch is imported
+        from dlpde import distributed
         launch = distributed.launch_from_env()
         quiet = launch is not None and launch.rank > 0  # under torchrun, only rank 0 speaks
         logging.basicConfig(level=logging.ERROR if quiet else logging.INFO if args.verbose else logging.WARNING,
@@ -246,4 +245,6 @@ def main(argv: list[str] | None = None) -> int:
         print("dlpde: interrupted", file=sys.stderr)
         return 130
     finally:
-        distributed.teardown()
+        loaded = sys.modules.get("dlpde.distributed")  # not imported when parsing stopped the command
+        if loaded is not None:
+            loaded.teardown()

@@ -83,3 +83,25 @@ def test_threads_are_set_for_the_solve_only_and_chosen_without_oversubscribing()
     assert SolveSettings(threads=3).cpu_threads() == 3
     with pytest.raises(ValueError, match="threads must be a positive integer"):
         SolveSettings(threads=0)
+
+
+def test_import_help_and_bad_input_do_not_load_torch():
+    """Start-up (issue 17): `import dlpde`, `dlpde --help` and a mistyped command answer without importing torch
+    (about 0.1 s instead of the 1.5–3 s torch's import takes here)."""
+    import subprocess
+    import sys
+    code = ("import sys, contextlib, io\n"
+            "import dlpde\n"
+            "assert 'torch' not in sys.modules, 'import dlpde loaded torch'\n"
+            "from dlpde.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            "    try:\n"
+            "        main(['--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "    assert main(['slove', 'poisson-2d']) == 2\n"
+            "    assert main(['solve', 'poisson-2d', '--steps', '-3']) == 2\n"
+            "assert 'torch' not in sys.modules, 'the CLI loaded torch before it needed it'\n"
+            "assert callable(dlpde.solve) and 'torch' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
