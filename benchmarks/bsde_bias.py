@@ -5,19 +5,37 @@ E|Y_N(Y₀) − g(X_N)|² (what training converges to if the sub-networks were e
 ∂Y_N/∂Y₀ from autograd). The bias is Y₀* − u(0, x₀). Paths come in chunks; the standard error is the spread of the
 per-chunk Y₀* over √(chunks). Both schemes see the same paths, so their difference has its own (smaller) error.
 
-    python benchmarks/bsde_bias.py --threads 1 --cases burgers-type reaction-diffusion --steps 20 30 50
+    python benchmarks/bsde_bias.py --threads 1                            # the bias table of benchmarks/BSDE.md
+    python benchmarks/bsde_bias.py --threads 1 --cases burgers-type --steps 20 30 50
+    python benchmarks/bsde_bias.py --tiny --out /tmp/BSDE.md              # a few paths: checks the script only
+
+Each (case, N) is stored as ``bias-<case>-N<N>.json`` in the folder of BSDE.md's runs (``benchmarks/bsde/``) and
+BSDE.md is rebuilt (``benchmarks/bsde.py`` writes it; a run replaces only its own rows). Paths per case (``PATHS``):
+10⁶ in chunks of 20 000 for burgers-type, 10⁵ in chunks of 10 000 for reaction-diffusion, unless ``--paths``.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-import dlpde
-from dlpde.settings import SolveSettings
-from dlpde.solvers.bsde import SCHEMES, BSDEObjective
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import _report  # noqa: E402
+import bsde  # noqa: E402  (BSDE.md's writer)
+
+import dlpde  # noqa: E402
+from dlpde.settings import SolveSettings  # noqa: E402
+from dlpde.solvers.bsde import SCHEMES, BSDEObjective  # noqa: E402
+
+PATHS = {"burgers-type": (1_000_000, 20_000), "reaction-diffusion": (100_000, 10_000)}  # (paths, chunk)
+TINY = dict(steps=[4], paths=64, chunk=32)
 
 
 class ExactZ(torch.nn.Module):
@@ -79,27 +97,38 @@ def measure(case: str, steps: int, paths: int, chunk: int, seed: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=["burgers-type", "reaction-diffusion"])
-    ap.add_argument("--steps", nargs="+", type=int, default=[20, 30, 50])
-    ap.add_argument("--paths", type=int, default=100_000)
-    ap.add_argument("--chunk", type=int, default=5000)
+    ap.add_argument("--cases", nargs="+", default=list(PATHS))
+    ap.add_argument("--steps", nargs="+", type=int, help="time steps N (default 20 30 50)")
+    ap.add_argument("--paths", type=int, help="paths per (case, N) (default: PATHS of the case, else 100 000)")
+    ap.add_argument("--chunk", type=int, help="paths per chunk (default: PATHS of the case, else 5000)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--out", default=str(bsde.OUT), help="BSDE.md to rebuild (the runs go in the folder beside it)")
+    ap.add_argument("--tiny", action="store_true", help=f"{TINY}: checks the script, not the bias (needs --out)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print("| case | N | paths | Euler bias (rel.) | ± s.e. | Heun bias (rel.) | ± s.e. | Heun − Euler | ± s.e. | s |")
+    _report.tiny_needs_out(ap, args, bsde.OUT)
+    torch.set_num_threads(args.threads)
+    folder = _report.results_folder(Path(args.out))
+    stamp = {"command": _report.command("bsde_bias.py", argv, args.threads), "machine": _report.machine(args.threads),
+             "threads": args.threads, "tiny": args.tiny}
+    print("| case | N | paths | euler bias | ± s.e. | heun bias | ± s.e. | heun − euler | ± s.e. | s |")
     print("|" + "---|" * 10)
     for case in args.cases:
-        for n in args.steps:
+        paths, chunk = PATHS.get(case, (100_000, 5000))
+        if args.tiny:
+            paths, chunk = TINY["paths"], TINY["chunk"]
+        paths, chunk = args.paths or paths, args.chunk or chunk
+        for n in args.steps or (TINY["steps"] if args.tiny else [20, 30, 50]):
             t0 = time.perf_counter()
-            r = measure(case, n, args.paths, args.chunk, args.seed)
+            r = measure(case, n, paths, chunk, args.seed)
             ref = r["reference"]
-            pc = lambda v: f"{100 * v / ref:+.3f} %"  # noqa: E731
-            se = lambda v: f"{100 * v / ref:.3f} %"  # noqa: E731
-            print(f"| {case} | {n} | {r['paths']} | {pc(r['euler'][0])} | {se(r['euler'][1])} | {pc(r['heun'][0])} "
-                  f"| {se(r['heun'][1])} | {pc(r['diff'][0])} | {se(r['diff'][1])} | {time.perf_counter() - t0:.0f} |",
-                  flush=True)
+            rel = {k: [r[k][0] / ref, r[k][1] / ref] for k in ("euler", "heun", "diff")}
+            result = {"kind": "bias", "case": case, "N": n, "paths": r["paths"], "chunk": chunk, "seed": args.seed,
+                      "reference": ref, **rel, "seconds": round(time.perf_counter() - t0, 1), **stamp,
+                      **_report.when()}
+            _report.store(folder, f"bias-{case}-N{n}", result)
+            print(bsde.bias_row(result)[:-1] + f"| {result['seconds']:.0f} |", flush=True)
+    print(f"wrote {bsde.write_bsde(Path(args.out))}")
     return 0
 
 

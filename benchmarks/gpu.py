@@ -1,11 +1,14 @@
 """GPU benchmark: seconds per step, host↔device traffic per step and time to accuracy of each solver family on
 its headline case, written to ``benchmarks/GPU.md`` with the GPU's name.
 
-    python benchmarks/gpu.py                 # on a machine with a CUDA GPU; about 4-5 minutes on an H100
-    python benchmarks/gpu.py --budget 120    # a shorter run (seconds, all families together)
+    python benchmarks/gpu.py --budget 80 --only pinn deep-bsde ritz dgm   # the rows of benchmarks/GPU.md (~80 s)
+    python benchmarks/gpu.py                 # every family, mfg too; about 4-5 minutes on an H100
     python benchmarks/gpu.py --device cpu --quick --out /tmp/GPU.md   # a dry run of the script itself
+    python benchmarks/gpu.py --tiny --out /tmp/GPU.md --only deep-bsde # the shortest dry run (CPU, a few steps)
 
-Without a CUDA GPU (and without ``--device cpu``) it prints a message and exits 0.
+Without a CUDA GPU (and without ``--device cpu`` or ``--tiny``) it prints a message, writes nothing and exits 0.
+The file names the command that wrote it, without ``--out`` (where the file went is not part of the measurement;
+on a machine whose files come back from a folder of its own, add ``--out FOLDER/GPU.md``).
 
 Families and cases (each only if registered in ``dlpde.solvers.SOLVERS`` / ``dlpde.problems.CASES`` when the
 script runs, the first case the solver accepts): pinn on poisson-100d; ritz, dgm and deep-bsde on hjb-lq (d = 100;
@@ -31,10 +34,15 @@ import traceback
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _report  # noqa: E402  (standard library only)
+
 FAMILIES = [("pinn", ["poisson-100d"]), ("ritz", ["hjb-lq", "poisson-100d"]), ("dgm", ["hjb-lq"]),
             ("deep-bsde", ["hjb-lq"]), ("mfg", ["ot-gaussian"])]
 HEADLINE_DIM = {"poisson-100d": 100, "hjb-lq": 100}
 QUICK = dict(batch=64, boundary_batch=32, width=16, depth=2, eval_points=500)
+OUT = Path(__file__).resolve().parent / "GPU.md"
+TINY_STEPS = 4  # --tiny: steps of each timing, traffic and time-to-accuracy run
 
 
 def solve(solver: str, case: str, device: str, quick: bool, **kw):
@@ -65,12 +73,12 @@ def pick_case(solver: str, candidates: list[str]) -> tuple[str | None, str]:
     return None, "; ".join(reasons)
 
 
-def seconds_per_step(solver, case, device, quick, share: float) -> float:
+def seconds_per_step(solver, case, device, quick, share: float, tiny: bool = False) -> float:
     """Wall time per step between two log points, after a warm-up run; the timed run takes ~15% of ``share``."""
     sol = solve(solver, case, device, quick, steps=4, log_every=2, eval_every=10**6)  # warm-up
     rows = sol.history.rows
     rough = max((rows[-1]["seconds"] - rows[0]["seconds"]) / 2, 1e-5) if len(rows) >= 2 else 1.0
-    n = 2 * max(2, min(125, int(min(4.0, 0.15 * share) / rough) // 2))
+    n = TINY_STEPS if tiny else 2 * max(2, min(125, int(min(4.0, 0.15 * share) / rough) // 2))
     sol = solve(solver, case, device, quick, steps=n, log_every=n // 2, eval_every=10**6)
     rows = [r for r in sol.history.rows if r.get("phase") == "adam"]
     if sol.status != "ok" or len(rows) < 2:
@@ -114,13 +122,13 @@ def traffic(solver, case, device, quick, s: int = 10) -> dict[str, float]:
     return out
 
 
-def time_to_accuracy(solver, case, device, quick, per_step: float, budget: float) -> dict:
+def time_to_accuracy(solver, case, device, quick, per_step: float, budget: float, tiny: bool = False) -> dict:
     from dlpde.problems import CASES
 
     defaults = CASES[case].defaults
     default_steps = (defaults.get(solver, {}) if isinstance(defaults.get(solver), dict) else {}).get(
         "steps", defaults.get("steps", 2000))
-    steps = max(10, min(int(default_steps), int(budget / max(per_step, 1e-6))))
+    steps = TINY_STEPS if tiny else max(10, min(int(default_steps), int(budget / max(per_step, 1e-6))))
     every = max(1, steps // 25)
     sol = solve(solver, case, device, quick, steps=steps, log_every=every, eval_every=every, lbfgs_steps=0)
     rows = sol.history.rows
@@ -154,23 +162,29 @@ def write(out: Path, header: list[str], rows: list[str], notes: list[str]) -> No
              "time to rel ≤ 0.1 | "
              "time to rel ≤ 0.01 | last error | steps run | float64 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    out.write_text("\n".join(header + [""] + table + rows + [""] + notes) + "\n")
+    _report.write(out, "\n".join(header + [""] + table + rows + [""] + notes))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "GPU.md"))
+    ap.add_argument("--out", default=str(OUT), help="markdown file (default benchmarks/GPU.md)")
     ap.add_argument("--budget", type=float, default=240.0, help="seconds of training in all (default 240)")
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu for a dry run of the script")
     ap.add_argument("--quick", action="store_true", help="small networks and batches (dry runs)")
+    ap.add_argument("--tiny", action="store_true", help=f"--device cpu --quick with {TINY_STEPS} steps per run: "
+                                                        "checks the script, not the GPU (needs --out)")
     ap.add_argument("--only", nargs="*", help="solver names to run (default: every family)")
     args = ap.parse_args(argv)
+    if args.tiny:
+        args.device, args.quick = "cpu", True
+    if Path(args.out).resolve() == OUT.resolve() and not args.device.startswith("cuda"):
+        ap.error("a CPU dry run measures no GPU: give --out FILE (the committed GPU.md stays as it is)")
 
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("benchmarks/gpu.py: no CUDA GPU is visible to torch, so there is nothing to measure; skipped "
-              "(use --device cpu for a dry run of the script)")
+              "(use --device cpu or --tiny for a dry run of the script)")
         return 0
     try:
         import dlpde
@@ -186,10 +200,11 @@ def main(argv=None) -> int:
     else:
         gpu = "CPU dry run (no GPU)"
     header = [f"# GPU benchmark: {gpu}", "",
-              f"`python benchmarks/gpu.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on "
+              f"`{_report.command('gpu.py', argv)}` on "
               f"{datetime.date.today().isoformat()}, torch {torch.__version__}, dlpde {dlpde.__version__}; "
               "case defaults (batch, network) with the steps changed; times are wall-clock seconds including "
-              "the periodic evaluation (see the script's docstring for what each column measures)."]
+              "the periodic evaluation (see the script's docstring for what each column measures)."
+              + (" `--tiny`: checks the script, not the numbers." if args.tiny else "")]
     families = [(s, c) for s, c in FAMILIES if args.only is None or s in args.only]
     runnable = [(s, c) for s, c in families if s in SOLVERS]
     rows, notes = [], []
@@ -208,10 +223,12 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - start:6.1f}s] {solver} on {case} (share {share:.0f}s)", flush=True)
         t0 = time.perf_counter()
         try:
-            per_step = seconds_per_step(solver, case, args.device, args.quick, share)
-            moved = traffic(solver, case, args.device, args.quick, s=4 if 12 * per_step > 0.15 * share else 10)
+            per_step = seconds_per_step(solver, case, args.device, args.quick, share, args.tiny)
+            moved = traffic(solver, case, args.device, args.quick,
+                            s=2 if args.tiny else 4 if 12 * per_step > 0.15 * share else 10)
             left = share - (time.perf_counter() - t0)
-            tta = time_to_accuracy(solver, case, args.device, args.quick, per_step, max(left * 0.75, 5 * per_step))
+            tta = time_to_accuracy(solver, case, args.device, args.quick, per_step, max(left * 0.75, 5 * per_step),
+                                   args.tiny)
             f64 = solve(solver, case, args.device, args.quick, steps=3, log_every=3, eval_every=10**6,
                         dtype="float64", lbfgs_steps=0).status
             d = tta["dim"]

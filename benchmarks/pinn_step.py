@@ -2,8 +2,15 @@
 
 Same network (4 hidden layers × 64 tanh, Glorot normal), same points (2000 interior + 400 boundary, fixed),
 Adam, float32, CPU. DeepXDE runs in a subprocess with DDE_BACKEND=pytorch and computes the Laplacian the way its
-documentation does (a sum of ``dde.grad.hessian`` diagonal entries). Run: ``python benchmarks/pinn_step.py``.
-Prints a markdown table; ``--out FILE`` also writes it.
+documentation does (a sum of ``dde.grad.hessian`` diagonal entries).
+
+    python benchmarks/pinn_step.py --threads 2            # both rows of benchmarks/PINN_STEP.md (a few minutes)
+    python benchmarks/pinn_step.py --threads 2 --dims 2   # one row; the other is kept
+    python benchmarks/pinn_step.py --report-only          # rebuild PINN_STEP.md from the stored rows
+    python benchmarks/pinn_step.py --tiny --out /tmp/PINN_STEP.md   # 3 steps at d = 2, no compile: the script only
+
+Each dimension's row is stored in ``benchmarks/pinn_step/d<d>.json`` and the markdown is rebuilt from all of them.
+Both libraries run on ``--threads`` CPU threads (default: torch's default, written into the file and its command).
 """
 from __future__ import annotations
 
@@ -13,6 +20,15 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import _report  # noqa: E402
+
+OUT = HERE / "PINN_STEP.md"
 
 DEEPXDE_SCRIPT = r"""
 import json, math, os, sys, time
@@ -83,35 +99,74 @@ def time_deepxde(d: int, steps: int, warmup: int, threads: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["ms_per_step"]
 
 
-def main() -> None:
+HEAD = ("| d | DeepXDE ms/step | dlpde eager ms/step | dlpde compiled ms/step | speed-up eager | speed-up compiled |\n"
+        "|---|---|---|---|---|---|")
+
+
+def _ms(v) -> str:
+    return "–" if v is None else f"{v:.1f}"
+
+
+def _x(v) -> str:
+    return "–" if v is None else f"{v:.2f}×"
+
+
+def write(out: Path) -> Path:
+    rows = sorted(_report.stored(_report.results_folder(out)), key=lambda r: r["d"])
+    threads = "/".join(sorted({str(r["threads"]) for r in rows})) or "?"
+    torch_v = ", ".join(sorted({r["torch"] for r in rows})) or "?"
+    lines = [f"PINN step, poisson-sin-Nd, 4×64 tanh, 2000+400 points, Adam, float32, CPU ({threads} threads), "
+             f"torch {torch_v}", "", HEAD]
+    lines += [f"| {r['d']} | {_ms(r['deepxde_ms'])} | {_ms(r['eager_ms'])} | {_ms(r['compiled_ms'])} | "
+              f"{_x(r['speedup_eager'])} | {_x(r['speedup_compiled'])} |" for r in rows]
+    lines += ["", f"Rows stored in `{_report.results_folder(out).name}/` beside this file (one JSON file per d), "
+              "rebuilt by `python benchmarks/pinn_step.py --report-only`. Runs (load average at the start):"]
+    groups: dict[tuple, list[str]] = {}
+    for r in rows:
+        load = "load not recorded" if r.get("load") is None else f"load average {r['load']}"
+        groups.setdefault((r["command"], r.get("measured") or "date not recorded", load), []).append(f"d = {r['d']}")
+    lines += [f"- `{c}` ({m}, {ld}): {', '.join(ds)}" + (" (`--tiny`: checks the script, not the numbers)"
+                                                           if any(r.get("tiny") for r in rows) else "")
+              for (c, m, ld), ds in groups.items()]
+    return _report.write(out, "\n".join(lines))
+
+
+def main(argv=None) -> int:
     import torch
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 100])
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 200 at d ≤ 10, 10 above)")
-    ap.add_argument("--out")
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, help="torch CPU threads for both libraries (default: torch's default)")
+    ap.add_argument("--out", default=str(OUT), help="markdown file; the rows are stored in the folder beside it")
+    ap.add_argument("--report-only", action="store_true", help="rebuild the markdown from the stored rows")
+    ap.add_argument("--tiny", action="store_true", help="d = 2, 3 steps, no torch.compile (needs --out)")
+    args = ap.parse_args(argv)
+    _report.tiny_needs_out(ap, args, OUT)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    rows = []
-    for d in args.dims:
+    out = Path(args.out)
+    if args.tiny:
+        args.dims, args.steps = [2], args.steps or 3
+    command = _report.command("pinn_step.py", argv, threads)
+    for d in [] if args.report_only else args.dims:
+        load = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
         steps = args.steps or (200 if d <= 10 else 10)
-        warmup = max(3, steps // 10)
+        warmup = 1 if args.tiny else max(3, steps // 10)
         eager = time_dlpde(d, steps, warmup, False)
-        compiled = time_dlpde(d, steps, warmup, True)
+        compiled = None if args.tiny else time_dlpde(d, steps, warmup, True)
         dde_ms = time_deepxde(d, steps, warmup, threads)
-        rows.append((d, dde_ms, eager, compiled))
-    lines = [f"PINN step, poisson-sin-Nd, 4×64 tanh, 2000+400 points, Adam, float32, CPU ({threads} threads), "
-             f"torch {torch.__version__}", "",
-             "| d | DeepXDE ms/step | dlpde eager ms/step | dlpde compiled ms/step | speed-up eager | speed-up compiled |",
-             "|---|---|---|---|---|---|"]
-    for d, a, b, c in rows:
-        lines.append(f"| {d} | {a:.1f} | {b:.1f} | {c:.1f} | {a / b:.2f}× | {a / c:.2f}× |")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+        r = {"d": d, "deepxde_ms": dde_ms, "eager_ms": eager, "compiled_ms": compiled,
+             "speedup_eager": dde_ms / eager, "speedup_compiled": None if compiled is None else dde_ms / compiled,
+             "steps": steps, "warmup": warmup, "threads": threads, "torch": torch.__version__, "command": command,
+             "machine": _report.machine(threads), "tiny": args.tiny, "measured": _report.when()["measured"],
+             "load": load}
+        _report.store(_report.results_folder(out), f"d{d}", r)
+        print(f"d = {d}: DeepXDE {dde_ms:.1f} ms, dlpde eager {eager:.1f} ms, compiled {_ms(compiled)} ms", flush=True)
+    print(f"wrote {write(out)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
