@@ -26,13 +26,13 @@ test-all: install
 	$(PY) -m pytest -q -m "slow or not slow"
 
 validate: install
-	$(PY) validation/run.py
+	$(PY) validation/run.py --threads 1
 
 validate-quick: install
 	$(PY) validation/run.py --quick --out out/validation-quick
 
 bench: install
-	$(PY) benchmarks/pinn_step.py
+	$(PY) benchmarks/pinn_step.py --threads 2
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
