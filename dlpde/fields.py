@@ -163,7 +163,7 @@ class FieldEvaluator:
 
     def _autograd_jacobian(self) -> Tensor:
         x, out = self._graph()
-        cols = [torch.autograd.grad(out[:, i].sum(), x, create_graph=True)[0] for i in range(out.shape[1])]
+        cols = [_grad(out[:, i].sum(), x) for i in range(out.shape[1])]
         return torch.stack(cols, dim=2)
 
     def _autograd_second(self, directions: Tensor, weights: Tensor | None) -> Tensor:
@@ -178,10 +178,18 @@ class FieldEvaluator:
             for k, c in enumerate(weights.tolist()):
                 v = directions[:, k]
                 first = (jac[:, :, i] * v).sum(1)
-                (hv,) = torch.autograd.grad(first.sum(), x, create_graph=True)
+                hv = _grad(first.sum(), x)
                 total = total + c * (hv * v).sum(1)
             outs.append(total)
         return torch.stack(outs, dim=1)
+
+
+def _grad(y: Tensor, x: Tensor) -> Tensor:
+    """dy/dx with a graph; zero where y does not depend on x (a field linear or constant in x, e.g. a payoff
+    V = K − S, whose second derivatives autograd would otherwise refuse)."""
+    if not y.requires_grad:
+        return torch.zeros_like(x)
+    return torch.autograd.grad(y, x, create_graph=True, materialize_grads=True)[0]
 
 
 def laplacian_key(space_dims: int, D: int) -> Key:

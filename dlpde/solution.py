@@ -121,12 +121,28 @@ class Solution:
             if name in truth:
                 self.metrics[f"{name}_rel_error"] = abs(v - truth[name]) / max(abs(truth[name]), 1e-300)
         self.metrics.update(self.errors())
-        if hasattr(self.problem, "point_checks") and self.problem.has_exact:
+        if hasattr(self.problem, "point_checks") and self.problem.has_reference:
             for name, (x, kind) in self.problem.point_checks().items():  # single points where users look
-                diff = (torch.from_numpy(self.model_values(x)) - self.problem.exact(x).double().cpu()).abs().max()
-                scale = self.problem.exact(x).double().abs().max() if kind == "rel" else 1.0
+                ref = self.problem.reference(x).double().cpu()
+                diff = (torch.from_numpy(self.model_values(x)) - ref).abs().max()
+                scale = ref.abs().max() if kind == "rel" else 1.0
                 self.metrics[name] = float(diff / scale)
+        if hasattr(self.problem, "solution_checks"):  # checks of the whole field, e.g. a free boundary
+            self.metrics.update(self.problem.solution_checks(self.model_values))
+        self.metrics.update(self._value_at_x0_error())
         return self.metrics
+
+    def _value_at_x0_error(self) -> dict[str, float]:
+        """For a parabolic problem with a reference value u(0, x₀) (Cole–Hopf, radial finite differences, closed
+        forms): the PINN/DGM network's relative error there, ``rel_error_u0`` (the Deep BSDE metric)."""
+        if self.solver == "deep-bsde" or not callable(getattr(self.problem, "reference_value", None)) \
+                or getattr(self.problem, "x0", None) is None:
+            return {}
+        ref = self.problem.reference_value()
+        if ref is None or not math.isfinite(ref):
+            return {}
+        u0 = self.value_at(t=0.0, x=self.problem.x0.tolist())
+        return {"rel_error_u0": abs(u0 - ref) / max(abs(ref), 1e-300)}
 
     def plot(self, path) -> str:
         """A PNG figure: the solution, the reference and their difference (2-D slices in higher dimensions)

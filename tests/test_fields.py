@@ -114,3 +114,20 @@ def test_stochastic_laplacian_is_unbiased_and_first_derivatives_exact():
     assert torch.allclose(est, exact.laplacian(), rtol=0.1, atol=0.02)
     u = accessor(FieldEvaluator(net, x, space_dims=6, method="sdgd", probes=2, generator=g), ("u",))
     assert torch.allclose(u.grad(), exact.grad(), atol=1e-12)
+
+
+def test_second_derivatives_of_a_linear_field_are_zero_not_an_error():
+    """A field linear in x (u = 1 − x₀ + 2t, e.g. a payoff) has no graph for its second derivatives; they are 0."""
+    from torch import nn
+
+    from dlpde.fields import FieldEvaluator, accessor
+
+    class Linear(nn.Module):
+        def forward(self, y):
+            return (1.0 - y[:, 0] + 2.0 * y[:, 1])[:, None]
+
+    x = torch.rand(7, 2, dtype=torch.float64)
+    u = accessor(FieldEvaluator(Linear(), x, space_dims=1, time_dependent=True), ("u",))
+    assert torch.equal(u.dxx(0), torch.zeros(7, dtype=torch.float64))
+    assert torch.allclose(u.dt(), torch.full((7,), 2.0, dtype=torch.float64))
+    assert torch.allclose(u.d(0), torch.full((7,), -1.0, dtype=torch.float64))

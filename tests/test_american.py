@@ -1,0 +1,128 @@
+"""american-put-1d: the finite-difference reference against an independent binomial tree and, without early
+exercise, against the closed form; the problem's checks; and a short DGM run that must see the free boundary."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dlpde.problems import make
+from dlpde.problems.american import exercise_boundary_at_level
+from dlpde.reference.american import american_put_fd, american_put_reference
+
+
+def binomial_american_put(S, K, r, sigma, T, steps):
+    """Cox–Ross–Rubinstein tree with early exercise at every node (an independent method)."""
+    dt = T / steps
+    u = math.exp(sigma * math.sqrt(dt))
+    d, disc = 1 / u, math.exp(-r * dt)
+    p = (math.exp(r * dt) - d) / (u - d)
+    prices = S * u ** np.arange(steps, -steps - 1, -2.0)
+    v = np.maximum(K - prices, 0.0)
+    for n in range(steps, 0, -1):
+        prices = prices[:-1] * d
+        v = np.maximum(disc * (p * v[:-1] + (1 - p) * v[1:]), K - prices)
+    return float(v[0])
+
+
+def european_put(S, K, r, sigma, T):
+    d1 = (math.log(S / K) + (r + 0.5 * sigma**2) * T) / (sigma * math.sqrt(T))
+    d2 = d1 - sigma * math.sqrt(T)
+    N = lambda z: 0.5 * math.erfc(-z / math.sqrt(2))  # noqa: E731
+    return K * math.exp(-r * T) * N(-d2) - S * N(-d1)
+
+
+@pytest.mark.parametrize("S", [0.9, 1.0, 1.2])
+def test_reference_agrees_with_a_binomial_tree(S):
+    """K = 1, r = 0.05, σ = 0.2, T = 1; the tree averaged over 4000 and 4001 steps (its odd–even oscillation). The
+    at-the-money price is 6.0903 for K = 100 (literature value 6.0904)."""
+    ref = make("american-put-1d").fd_reference
+    tree = 0.5 * (binomial_american_put(S, 1.0, 0.05, 0.2, 1.0, 4000) + binomial_american_put(S, 1.0, 0.05, 0.2, 1.0, 4001))
+    assert abs(float(np.ravel(ref.price(S, 1.0))[0]) - tree) < 2e-5
+    assert ref.atm_change < 1e-4
+
+
+def test_without_interest_early_exercise_is_worthless_and_the_price_is_european():
+    """r = 0: an American put is worth its European twin (no reason to exercise early); the FD solver must
+    reproduce the closed form — a check of the scheme apart from the constraint."""
+    g = american_put_fd(1.0, 0.0, 0.3, 0.5, s_max=4.0, n_space=800, n_time=400)
+    for S in (0.8, 1.0, 1.3):
+        assert abs(float(np.ravel(g.price(S, 0.5))[0]) - european_put(S, 1.0, 0.0, 0.3, 0.5)) < 2e-5
+
+
+def test_early_exercise_premium_and_boundary_shape():
+    ref = make("american-put-1d").fd_reference
+    assert float(np.ravel(ref.price(1.0, 1.0))[0]) - european_put(1.0, 1.0, 0.05, 0.2, 1.0) > 0.005
+    S = np.linspace(0, 1, 4001)
+    b = [exercise_boundary_at_level(S, ref.price(S, tau) - (1 - S)) for tau in (0.25, 0.5, 1.0)]
+    assert 1.0 > b[0] > b[1] > b[2] > 0.75  # the boundary falls as maturity recedes
+
+
+def test_reference_refuses_to_stop_unconverged():
+    with pytest.raises(RuntimeError, match="did not converge"):
+        american_put_reference(tol=1e-9, n_space=50, n_time=25, max_refinements=1)
+
+
+def test_problem_checks_use_the_reference():
+    p = make("american-put-1d")
+    ref_field = lambda x: p.reference(torch.as_tensor(x, dtype=torch.float64)).numpy()  # noqa: E731
+    assert p.solution_checks(ref_field)["exercise_boundary_rel_error"] < 1e-9
+    european = lambda x: np.array([european_put(max(s, 1e-9), 1.0, 0.05, 0.2, max(t, 1e-9))  # noqa: E731
+                                   for s, t in np.asarray(x)])
+    assert p.solution_checks(european)["exercise_boundary_rel_error"] > 0.05  # no exercise region at level δ
+    with pytest.raises(ValueError, match="s_max"):
+        make("american-put-1d", s_max=1.2)
+
+
+def _pde_residual(p, fn, x):
+    from torch import nn
+
+    from dlpde.fields import FieldEvaluator, accessor
+
+    class Field(nn.Module):
+        def forward(self, y):
+            return fn(y)[:, None]
+
+    u = accessor(FieldEvaluator(Field(), x, space_dims=1, time_dependent=True), p.output_names)
+    return p.residuals(x, u, {})["pde"]
+
+
+def test_the_residual_is_the_complementarity_problem():
+    """Deep in the money (S ∈ [0.2, 0.6]) the payoff field V = 1 − S satisfies min(V_τ − LV, V − g) = 0 (there
+    V_τ − LV = r > 0), and the European put, which satisfies V_τ = LV, does not (it is worth less than exercising:
+    V − g < 0). Dropping the early-exercise branch (tests/mutations.py) reverses both."""
+    p = make("american-put-1d")
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([0.2 + 0.4 * torch.rand(200, generator=g, dtype=torch.float64),
+                     0.3 + 0.7 * torch.rand(200, generator=g, dtype=torch.float64)], dim=1)
+    payoff = _pde_residual(p, lambda y: 1.0 - y[:, 0], x)
+    assert float(payoff.abs().max()) < 1e-12
+
+    def european(y):
+        S, tau = y[:, 0], y[:, 1]
+        vol = 0.2 * torch.sqrt(tau)
+        d1 = (torch.log(S) + (0.05 + 0.02) * tau) / vol
+        return torch.exp(-0.05 * tau) * torch.special.ndtr(-(d1 - vol)) - S * torch.special.ndtr(-d1)
+
+    eur = _pde_residual(p, european, x)
+    assert float(eur.max()) < -1e-3  # V − g < 0: the European put is below its payoff here
+
+
+def test_hard_constraint_starts_from_the_european_price_and_its_jet_is_exact():
+    """u = P_eur + τN: the payoff at τ = 0 (to the clamp of τ in the closed form), and the forward jet (through the European closed form by
+    torch.func) equals autograd's derivatives."""
+    from dlpde.derivatives import laplacian
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.pinn import PINN
+
+    p = make("american-put-1d")
+    s = SolveSettings(width=8, depth=2, dtype="float64", options={"hard_constraint": True})
+    model = PINN().build_model(p, s).double()
+    S = torch.linspace(0.0, 3.0, 31, dtype=torch.float64)
+    at0 = model(torch.stack([S, torch.zeros_like(S)], dim=1))[:, 0]
+    assert torch.allclose(at0, torch.relu(1.0 - S), atol=1e-6)  # τ is clamped at 1e-12 inside P_eur
+    x = p.interior_points(64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x[:, 1] = 0.05 + x[:, 1]  # keep away from τ = 0, where the European price's derivatives are singular at S = K
+    fast, slow = laplacian(model, x, method="forward", dims=1), laplacian(model, x, method="autograd", dims=1)
+    assert torch.allclose(fast.second, slow.second, rtol=1e-8, atol=1e-8)
+    assert torch.allclose(fast.directional, slow.directional, rtol=1e-8, atol=1e-10)
