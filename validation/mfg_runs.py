@@ -1,13 +1,18 @@
 """Optimal transport and mean-field-game checks (issue 5; REFERENCES.md §4), with the settings that were used.
 
-    python validation/mfg_runs.py                          # every run (long on a shared 2-core CPU)
-    python validation/mfg_runs.py --only ot-gaussian-d2 crowd-motion-d2
+    python validation/mfg_runs.py --threads 1              # every run (hours on a shared 2-core CPU)
+    python validation/mfg_runs.py --threads 1 --only ot-gaussian-d2 crowd-motion-d2
     python validation/mfg_runs.py --device cuda --only ot-gaussian-d100
-    python validation/mfg_runs.py --table-only             # rebuild validation/MFG.md from stored results
+    python validation/mfg_runs.py --table-only             # rebuild validation/MFG.md from the stored results
+    python validation/mfg_runs.py --tiny --out /tmp/mfg    # the pipeline in seconds, everything under /tmp/mfg
 
 Each run trains ``dlpde.solve(case, "mfg", ...)``, saves the solution to ``<out>/<key>.h5`` (default out/mfg, git-
-ignored), its numbers to ``<out>/<key>.json`` and, where asked, PNG figures to ``validation/mfg/``; the table
-``validation/MFG.md`` is rebuilt from every stored JSON, so runs can be made one at a time (and on other machines).
+ignored), its numbers to ``<results>/<key>.json`` (default validation/mfg/results, committed: small JSON, no
+networks) and, where asked, PNG figures to ``validation/mfg/``. The table ``validation/MFG.md`` is rebuilt from every
+stored result, so a run replaces only its own entry and the file can be regenerated on a fresh clone without
+training (``--table-only``); runs can be made one at a time and on other machines. ``--tiny`` runs one case (the
+first of ``--only``, default ot-gaussian-d2) for a handful of steps and writes its solution, result, figures and
+table under ``--out`` only (never the committed files): a check of the pipeline, not of the accuracy.
 
 Checks (targets from the issue, reported, not asserted):
   ot-gaussian d = 2, 10, 50, 100: learned kinetic cost L within 1 % of ½W₂² (closed form); the mean and covariance of
@@ -16,7 +21,8 @@ Checks (targets from the issue, reported, not asserted):
     the exact map on the same samples gives the error without sampling noise);
   ot-mixture-2d: L within 3 % of ½W₂² estimated by exact discrete OT (POT) between 4000 + 4000 samples, mean of 4 draws;
   crowd-motion d = 2 and 100: L and the obstacle cost ∫∫Qρ agree within 2 % between the two dimensions; the
-    trajectories avoid the obstacle (figure, and the fraction of paths entering the region where Q > ½ max Q).
+    trajectories avoid the obstacle (figure, and the fraction of paths entering the region where Q > ½ max Q; the
+    comparison with an obstacle-free run is tests/test_mfg.py::test_crowd_motion_goes_around_the_obstacle).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import platform
 import sys
 import time
@@ -62,7 +69,7 @@ OT = dict(steps=1500, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 0, 2000, 10
 CROWD = dict(steps=5000, batch=1024, width=32, nt=4, lr=0.01, alpha=[1, 1, 5, 20, 1], eval_points=50_000,
              lbfgs_steps=300, lbfgs_batch=16384)
 # the Gaussian runs add the full symmetric quadratic term (PotentialNet(quadratic="full")): with the paper's
-# ½ sᵀAᵀAs alone the expanding axes were not learned at d = 50 and 100 (the NOTES below)
+# ½ sᵀAᵀAs alone the expanding axes were not learned at d = 50 and 100 (the notes below)
 OT_GAUSSIAN = dict(OT, quadratic="full")
 NO_ENTROPY = {"entropy_weight": 0.0}
 RUNS = [
@@ -81,62 +88,155 @@ RUNS = [
     *(Run("crowd-motion", 2, dict(CROWD, seed=k), params=NO_ENTROPY, variant=f"noentropy-seed{k}") for k in (1, 2)),
     Run("crowd-motion", 100, dict(CROWD, seed=1), params=NO_ENTROPY, variant="noentropy-seed1"),
 ]
-QUICK = dict(steps=10, batch=64, width=8, nt=2, eval_points=300)
+TINY = dict(steps=5, batch=64, width=8, nt=2, eval_points=300, lbfgs_steps=0)  # --tiny: the pipeline, not accuracy
+TINY_SAMPLES = 2000  # pushed samples for the mean/covariance statistics in --tiny (idle residual: 500)
+DEFAULT_TINY = "ot-gaussian-d2"
+
+# The notes under the table. Numbers from stored results are computed from them (``notes``); text about trials
+# whose code or output was not kept is marked with the date it was recorded and is not recomputed.
+RECORDED = "*[recorded 2026-11-27; not recomputed]*"
+# ½ W₂² of exact discrete OT (POT) between n + n samples for ot-mixture-2d: (n, mean, standard error, draws)
+POT_ESTIMATES = [(1000, 5.623, 0.010, 4), (2000, 5.650, 0.028, 4), (4000, 5.650, 0.016, 4), (8000, 5.630, 0.008, 2)]
 
 
-# What the committed results show beyond the table (each number measured by the command named with it).
-NOTES = [
-    "All runs on this 2-core CPU, one thread each, two runs at a time (so seconds are upper bounds); about 0.2 s per "
-    "Adam step at d = 50 and 0.23 s at d = 100 for `ot-gaussian`, 0.24 s for `crowd-motion` at d = 100.",
-    "Why `ot-gaussian` uses `quadratic=\"full\"`: with the paper's Φ (row *psd*, the same settings) d = 50 misses by "
-    "−5.1 % in cost and 14.6 % in covariance, and an earlier d = 100 run on an H200 by −4.6 % and 10.5 %. Pushing "
-    "20 000 samples through that d = 100 flow gave standard deviations (0.598, 1.013, 0.803, 0.994) for the four "
-    "moving coordinates against (0.6, 1.4, 0.8, 1.2): the contractions were learned, the expansions not at all — "
-    "the terminal KL stayed at 0.12, the KL of exactly those two unlearned axes (0.092 + 0.030). The optimal "
-    "potential is quadratic in x with Hessian −(σᵢ − 1)/(1 + t(σᵢ − 1)) per axis, negative where σᵢ > 1; "
-    "½sᵀAᵀAs is positive semi-definite, and a logcosh unit only gives negative curvature along its own direction "
-    "K₀ⱼ with wⱼ < 0, which in 50 or 100 dimensions also expands the 46 or 96 axes that must stay put. In 300-step "
-    "trials at d = 50 (cosine schedule over the 300 steps; terminal KL on 20 000 samples): paper's Φ 0.123; a "
-    "signed ½Σλₖ(aₖᵀs)² (λ = 1 at start) 0.123; ½sᵀ(AᵀA − BᵀB)s 0.191; a full symmetric S without the scaling "
-    "0.014, standard deviations (0.596, 1.400, 0.801, 1.204) (the two rejected variants were trial code, not kept). "
-    "Without the scaling, over 1500 steps Adam's steps on the (d+1)² entries of S add random curvature of size "
-    "lr·√(d+1) in every direction: the d = 100 loss at step 300 was 1555 against 257 with S = (P + Pᵀ)/(2√(d+1)). "
-    "d = 100 needed 3000 steps (1500: cost +1.29 %, covariance 1.82 %).",
-    "POT reference for `ot-mixture-2d` (½ W₂² of the exact discrete OT between n + n samples, mean ± standard error "
-    "over draws): n = 1000: 5.623 ± 0.010 (4 draws), 2000: 5.650 ± 0.028 (4), 4000: 5.650 ± 0.016 (4, the table's "
-    "reference), 8000: 5.630 ± 0.008 (2); no trend with n is visible beyond the noise, so the learned 5.772 is "
-    "2.2–2.5 % above the estimate.",
-    "`crowd-motion` history (triples: L, obstacle cost, HJB residual, on 50 000 samples): 2500 Adam steps (earlier "
-    "session, d = 100 on an H200): d = 2 21.319, 5.195, 0.162; d = 100 21.244, 5.300, 0.154 — obstacle 2.01 % apart. "
-    "5000 Adam steps: d = 2 seeds 0/1/2 21.107/21.126/21.180, 5.297/5.317/5.291, 0.096/0.105/0.106; d = 100 "
-    "20.957, 5.425, 0.127 — 2.41 % apart, while L + obstacle agreed within 0.3 % (26.40–26.47 against 26.38). "
-    "The table's runs add 300 L-BFGS iterations on one batch of 16 384 samples (`lbfgs_batch`): the HJB residual "
-    "fell (d = 2: 0.070–0.077; d = 100: 0.111) but the obstacle costs stayed 2.7 % apart (5.420 against the d = 2 "
-    "seeds' 5.254–5.304), while L + obstacle agree within 0.3 % — not met. The three d = 2 seeds agree with each "
-    "other within 1 %, so the gap is not training noise (the next note has the cause).",
-    "Why the entropy term moves the d = 100 optimum (`python validation/mfg_runs.py --diagnose crowd-motion-d100`, "
-    "column *idle slope*): along the d = 100 trajectories the HJB residual contains 0.0167·(|x_idle|² − mean) "
-    "(slopes 0.0170/0.0171/0.0159 at t = ¼, ½, ¾; that component's standard deviation 0.069), which is exactly "
-    "λ/(2σ²) = 0.01/(2·0.3) from the term λ log ρ over the 98 idle coordinates: the trained potential cancelled "
-    "none of it. Cancelling it needs Φ ∋ ½κ(t)|x_idle|² with κ′ ≈ λ/σ², an isotropic, time-dependent curvature in "
-    "98 dimensions, which the paper's Φ (rank-10 ½sᵀAᵀAs, 32 logcosh units) cannot form. So the HJB penalty "
-    "(α₄ = 20; E|r| grows from 0.070 at d = 2 to 0.111) holds a d-dependent part the optimiser cannot remove but "
-    "can trade against the other terms, and the penalised optimum differs from d = 2's — a limit of the method "
-    "with this F, not of training length. In a 1500-step trial without the entropy term the slopes were "
-    "0.0009/0.0002/−0.0002. Trials that gave Φ such a curvature (1500 Adam steps, d = 100, entropy on; terminal "
-    "KL and obstacle cost against 0.29 and 5.38 for the paper's Φ): + ½sᵀ(S₀ + tS₁)s with full symmetric S₀, S₁ "
-    "2.83 and 3.84; + ½xᵀ(D₀ + tD₁)x with diagonal D₀, D₁ 9.70 and 3.23; + ½(a₀ + a₁t)|x|² 15.4 and 3.06 — each "
-    "made training worse (the penalty bends the new curvature to shift its residual at the cost of the terminal "
-    "density); that trial code was not kept. The rows *without the entropy term* (`entropy_weight=0`, the "
-    "obstacle alone as REFERENCES.md §4 states the problem) are the d-consistency check of the method itself; "
-    "at d = 2 the entropy term hardly matters (seed 0: obstacle 5.279 with it, 5.282 without). Without it, d = 2 "
-    "(3 seeds) and d = 100 (2 seeds) agree: seed means L 21.189 against 21.213, obstacle 5.281 against 5.276 "
-    "(0.11 % and 0.10 %); seed 0 each 0.12 % and 0.10 %; the d = 100 idle slopes are 0.0005 and −0.0005.",
-    "`crowd-motion`: runs break the left/right symmetry either way (mirror images, same costs). "
-    "The obstacle is Q = 50·exp(−½(x₁² + x₂²/0.5)) (a bump of height 50, REFERENCES.md §4); "
-    "with MFGnet.jl's normalised Gaussian of mass 50 (peak 11.25, `obstacle_height=11.25`) and its α = "
-    "(1, 2, 4, 2, 2) the crowd went straight through the obstacle in a 1000-step d = 2 trial.",
-]
+def _signed(v: float, fmt: str) -> str:
+    return format(v, fmt).replace("-", "−")
+
+
+def _crowd(results: dict, dim: int, entropy: bool) -> list[dict]:
+    """The crowd-motion results of one dimension with or without the entropy term, seed 0 first."""
+    rs = [r for r in results.values() if r.get("case") == "crowd-motion" and r.get("dim") == dim
+          and ("cost_F_entropy" in r) == entropy and not r.get("tiny")]
+    return sorted(rs, key=lambda r: r["settings"].get("seed", 0))
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+def notes(results: dict) -> list[str]:
+    """The notes of MFG.md: sentences with numbers from the stored results are left out when those are missing."""
+    get = results.get
+    out = []
+
+    timing = [f"d = {r['dim']} {r['train_seconds'] / r['steps']:.2f} s"
+              for key in ("ot-gaussian-d50", "ot-gaussian-d100") if (r := get(key)) and r.get("steps")]
+    out.append("All runs of the table on one 2-core CPU, one thread each (`--threads 1`), two runs at a time, so "
+               f"seconds are upper bounds {RECORDED}. Seconds per Adam step (train seconds / steps of the stored "
+               "rows): "
+               + (f"`ot-gaussian` {', '.join(timing)}; " if timing else "")
+               + f"`crowd-motion` at d = 100 0.24 s in its Adam-only runs {RECORDED} (the table's crowd rows add "
+                 "300 L-BFGS iterations on 16 384 samples).")
+
+    psd, d100 = get("ot-gaussian-d50-psd"), get("ot-gaussian-d100")
+    text = "Why `ot-gaussian` uses `quadratic=\"full\"`: "
+    if psd:
+        text += (f"with the paper's Φ (row *psd*, the same settings) d = 50 misses by "
+                 f"{_signed(100 * (psd['cost_L'] - psd['reference_cost']) / psd['reference_cost'], '.1f')} % in cost "
+                 f"and {100 * psd['cov_rel_error']:.1f} % in covariance. ")
+    text += (f"{RECORDED}: an earlier d = 100 run on an H200 missed by −4.6 % and 10.5 %. Pushing "
+             "20 000 samples through that d = 100 flow gave standard deviations (0.598, 1.013, 0.803, 0.994) for the "
+             "four moving coordinates against (0.6, 1.4, 0.8, 1.2): the contractions were learned, the expansions not "
+             "at all — the terminal KL stayed at 0.12, the KL of exactly those two unlearned axes (0.092 + 0.030). The "
+             "optimal potential is quadratic in x with Hessian −(σᵢ − 1)/(1 + t(σᵢ − 1)) per axis, negative where "
+             "σᵢ > 1; ½sᵀAᵀAs is positive semi-definite, and a logcosh unit only gives negative curvature along its "
+             "own direction K₀ⱼ with wⱼ < 0, which in 50 or 100 dimensions also expands the 46 or 96 axes that must "
+             "stay put. In 300-step trials at d = 50 (cosine schedule over the 300 steps; terminal KL on 20 000 "
+             "samples): paper's Φ 0.123; a signed ½Σλₖ(aₖᵀs)² (λ = 1 at start) 0.123; ½sᵀ(AᵀA − BᵀB)s 0.191; a "
+             "full symmetric S without the scaling 0.014, standard deviations (0.596, 1.400, 0.801, 1.204) (the two "
+             "rejected variants were trial code, not kept). Without the scaling, over 1500 steps Adam's steps on the "
+             "(d+1)² entries of S add random curvature of size lr·√(d+1) in every direction: the d = 100 loss at "
+             "step 300 was 1555 against 257 with S = (P + Pᵀ)/(2√(d+1)). With 1500 steps d = 100 missed by +1.29 % "
+             "in cost and 1.82 % in covariance")
+    if d100:
+        text += (f"; the table's row with {d100['steps']} steps: {100 * d100['cost_L_rel_error']:.2f} % and "
+                 f"{100 * d100['cov_rel_error']:.2f} %")
+    out.append(text + ".")
+
+    mix = get("ot-mixture-2d")
+    text = ("POT reference for `ot-mixture-2d` (½ W₂² of the exact discrete OT between n + n samples, mean ± standard "
+            f"error over draws) {RECORDED}: "
+            + ", ".join(f"n = {n}: {v:.3f} ± {se:.3f} ({k} draws)" for n, v, se, k in POT_ESTIMATES)
+            + "; no trend with n is visible beyond the noise")
+    if mix:
+        big = [v for n, v, _, _ in POT_ESTIMATES if n >= 2000]
+        text += (f". The table's reference is {mix['reference_cost']:.4f}, and the learned {mix['cost_L']:.3f} is "
+                 f"{100 * (mix['cost_L'] / max(big) - 1):.1f}–{100 * (mix['cost_L'] / min(big) - 1):.1f} % above "
+                 "the estimates with n ≥ 2000")
+    out.append(text + ".")
+
+    text = (f"`crowd-motion` history {RECORDED} (triples: L, obstacle cost, HJB residual, on 50 000 samples): 2500 "
+            "Adam steps (d = 100 on an H200): d = 2 21.319, 5.195, 0.162; d = 100 21.244, 5.300, 0.154 — obstacle "
+            "2.01 % apart. 5000 Adam steps: d = 2 seeds 0/1/2 21.107/21.126/21.180, 5.297/5.317/5.291, "
+            "0.096/0.105/0.106; d = 100 20.957, 5.425, 0.127 — 2.41 % apart, while L + obstacle agreed within 0.3 % "
+            "(26.40–26.47 against 26.38).")
+    two, hundred = _crowd(results, 2, True), _crowd(results, 100, True)
+    if len(two) >= 2 and hundred:
+        h = hundred[0]
+        lq = [r["cost_L"] + r["cost_F_obstacle"] for r in two]
+        obst = [r["cost_F_obstacle"] for r in two]
+        hjb = [r["cost_HJB"] for r in two]
+        text += (f" The table's runs add 300 L-BFGS iterations on one batch of 16 384 samples (`lbfgs_batch`): the "
+                 f"HJB residual is lower (d = 2: {min(hjb):.3f}–{max(hjb):.3f}; d = 100: {h['cost_HJB']:.3f}) but "
+                 f"the obstacle costs stay {100 * _rel(h['cost_F_obstacle'], two[0]['cost_F_obstacle']):.1f} % apart "
+                 f"({h['cost_F_obstacle']:.3f} against the d = 2 seeds' {min(obst):.3f}–{max(obst):.3f}), while "
+                 f"L + obstacle agree within "
+                 f"{100 * max(_rel(h['cost_L'] + h['cost_F_obstacle'], v) for v in lq):.1f} % — not met. The "
+                 f"{len(two)} d = 2 seeds' obstacle costs agree within {100 * (max(obst) - min(obst)) / min(obst):.0f} "
+                 "%, so the gap is not training noise (the next note has the cause).")
+    out.append(text)
+
+    text = ("Why the entropy term moves the d = 100 optimum (`python validation/mfg_runs.py --diagnose "
+            "crowd-motion-d100`, column *idle slope*): ")
+    if hundred and "idle_slope" in hundred[0]:
+        h = hundred[0]
+        case = make("crowd-motion", 2)  # the case's entropy weight and variance
+        lam, var = case.lam_e, float(case.rho0.cov_np[0, 0])
+        slopes = h.get("idle_slopes")
+        text += (f"along the d = 100 trajectories the HJB residual contains {h['idle_slope']:.4f}·(|x_idle|² − mean)"
+                 + (f" (slopes {'/'.join(f'{v:.4f}' for v in slopes)} at t = ¼, ½, ¾; " if slopes else " (")
+                 + f"that component's standard deviation {h['idle_std']:.3f}), which is λ/(2σ²) = "
+                 f"{lam}/(2·{var}) = {lam / (2 * var):.4f} from the term λ log ρ over the 98 idle coordinates: the "
+                 "trained potential cancelled none of it. ")
+    text += ("Cancelling it needs Φ ∋ ½κ(t)|x_idle|² with κ′ ≈ λ/σ², an isotropic, time-dependent curvature in 98 "
+             "dimensions, which the paper's Φ (rank-10 ½sᵀAᵀAs, 32 logcosh units) cannot form. So the HJB penalty "
+             "(α₄ = 20")
+    if two and hundred:
+        text += f"; E|r| grows from {two[0]['cost_HJB']:.3f} at d = 2 to {hundred[0]['cost_HJB']:.3f}"
+    text += (") holds a d-dependent part the optimiser cannot remove but can trade against the other terms, and the "
+             "penalised optimum differs from d = 2's — a limit of the method with this F, not of training length. "
+             f"{RECORDED}: in a 1500-step trial without the entropy term the slopes were 0.0009/0.0002/−0.0002. "
+             "Trials that gave Φ such a curvature (1500 Adam steps, d = 100, entropy on; terminal KL and obstacle "
+             "cost against 0.29 and 5.38 for the paper's Φ): + ½sᵀ(S₀ + tS₁)s with full symmetric S₀, S₁ 2.83 and "
+             "3.84; + ½xᵀ(D₀ + tD₁)x with diagonal D₀, D₁ 9.70 and 3.23; + ½(a₀ + a₁t)|x|² 15.4 and 3.06 — each "
+             "made training worse (the penalty bends the new curvature to shift its residual at the cost of the "
+             "terminal density); that trial code was not kept. The rows *without the entropy term* "
+             "(`entropy_weight=0`, the obstacle alone as REFERENCES.md §4 states the problem) are the "
+             "d-consistency check of the method itself")
+    n2, n100 = _crowd(results, 2, False), _crowd(results, 100, False)
+    if two and n2:
+        text += (f"; at d = 2 the entropy term hardly matters (seed 0: obstacle {two[0]['cost_F_obstacle']:.3f} "
+                 f"with it, {n2[0]['cost_F_obstacle']:.3f} without)")
+    if n2 and n100:
+        def mean(rs, key):
+            return sum(r[key] for r in rs) / len(rs)
+
+        L2, L100 = mean(n2, "cost_L"), mean(n100, "cost_L")
+        Q2, Q100 = mean(n2, "cost_F_obstacle"), mean(n100, "cost_F_obstacle")
+        text += (f". Without it, d = 2 ({len(n2)} seeds) and d = 100 ({len(n100)} seeds) agree: seed means L "
+                 f"{L2:.3f} against {L100:.3f}, obstacle {Q2:.3f} against {Q100:.3f} ({100 * _rel(L100, L2):.2f} % "
+                 f"and {100 * _rel(Q100, Q2):.2f} %); seed 0 each {100 * _rel(n100[0]['cost_L'], n2[0]['cost_L']):.2f} "
+                 f"% and {100 * _rel(n100[0]['cost_F_obstacle'], n2[0]['cost_F_obstacle']):.2f} %")
+        slopes = [r["idle_slope"] for r in n100 if "idle_slope" in r]
+        if slopes:
+            text += f"; the d = 100 idle slopes are {' and '.join(_signed(v, '.4f') for v in slopes)}"
+    out.append(text + ".")
+
+    out.append("`crowd-motion`: runs break the left/right symmetry either way (mirror images, same costs). The "
+               "obstacle is Q = 50·exp(−½(x₁² + x₂²/0.5)) (a bump of height 50, REFERENCES.md §4); with MFGnet.jl's "
+               "normalised Gaussian of mass 50 (peak 11.25, `obstacle_height=11.25`) and its α = (1, 2, 4, 2, 2) the "
+               f"crowd went straight through the obstacle in a 1000-step d = 2 trial {RECORDED}.")
+    return out
 
 
 def push_statistics(sol, n: int, seed: int = 99) -> dict:
@@ -161,41 +261,51 @@ def push_statistics(sol, n: int, seed: int = 99) -> dict:
     return out
 
 
-def run_one(run: Run, out: Path, figures: Path, device: str, quick: bool) -> dict:
+def run_one(run: Run, out: Path, results: Path, figures: Path | None, device: str, tiny: bool, threads: int) -> dict:
+    """Train one run; its solution goes to ``<out>/<key>.h5``, its numbers to ``<results>/<key>.json`` (replacing
+    only that entry), figures (if the run makes them and ``figures`` is given) to ``figures``."""
     settings = dict(run.settings, progress=False, device=device)
-    if quick:
-        settings.update(QUICK)
+    if tiny:
+        settings.update(TINY)
     t0 = time.perf_counter()
     sol = dlpde.solve(make(run.case, run.dim, **run.params), "mfg", **settings)
     e = sol.extra
+    command = f"python validation/mfg_runs.py --threads {threads} --only {run.key}"
     result = {"key": run.key, "case": run.case, "dim": sol.dim, "status": sol.status, "steps": sol.steps_done,
               "train_seconds": round(sol.wall_time_s, 1), "device": device,
               "machine": torch.cuda.get_device_name() if device.startswith("cuda") else
               f"CPU {platform.machine()}, {torch.get_num_threads()} thread(s)",
-              "torch": torch.__version__, "quick": quick,
+              "torch": torch.__version__, "tiny": tiny,
               "settings": {k: v for k, v in settings.items() if k not in ("progress", "device")},
               "problem_params": dict(run.params),
-              "command": f"python validation/mfg_runs.py --only {run.key}" + (f" --device {device}"
-                                                                               if device != "cpu" else "")}
+              "command": command + (f" --device {device}" if device != "cpu" else "")
+              + (" --tiny --out DIR" if tiny else "")}
     result.update({k: (float(v) if hasattr(v, "item") and getattr(v, "ndim", 0) == 0 else v)
                    for k, v in e.items() if isinstance(v, (int, float, str))})
     result["alpha"] = [float(a) for a in e.get("alpha", [])]
     if sol.status == "ok" and run.case == "ot-gaussian":
-        result.update(push_statistics(sol, 2000 if quick else run.stat_samples))
+        result.update(push_statistics(sol, TINY_SAMPLES if tiny else run.stat_samples))
     if sol.status == "ok" and run.case == "crowd-motion":
-        result.update(idle_residual(sol, n=500 if quick else 4000))
+        result.update(idle_residual(sol, n=500 if tiny else 4000))
     out.mkdir(parents=True, exist_ok=True)
     sol.save(out / f"{run.key}.h5", xdmf=False)
-    if run.figures and sol.status == "ok":
+    if run.figures and figures is not None and sol.status == "ok":
         from dlpde.plotting_mfg import plot_density, plot_trajectories
         figures.mkdir(parents=True, exist_ok=True)
         result["figures"] = [Path(plot_density(sol, figures / f"{run.key}-density.png")).name,
                              Path(plot_trajectories(sol, figures / f"{run.key}-trajectories.png")).name]
     result["total_seconds"] = round(time.perf_counter() - t0, 1)
-    (out / f"{run.key}.json").write_text(json.dumps(result, indent=1, default=float))
+    _store(results, result)
     log.info("%s: L %.4f (reference %s) in %.0f s", run.key, e.get("cost_L", math.nan),
              e.get("reference_cost", "-"), sol.wall_time_s)
     return result
+
+
+def _store(results: Path, result: dict) -> Path:
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{result['key']}.json"
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=float) + "\n")
+    return path
 
 
 def idle_residual(sol, n: int = 4000, times=(0.25, 0.5, 0.75), seed: int = 3) -> dict:
@@ -234,19 +344,18 @@ def idle_residual(sol, n: int = 4000, times=(0.25, 0.5, 0.75), seed: int = 3) ->
             "idle_slopes": slopes, "idle_times": list(times)}
 
 
-def diagnose(key: str, out: Path) -> dict:
-    """Add ``idle_residual`` of the saved run ``<out>/<key>.h5`` to ``<out>/<key>.json``."""
+def diagnose(key: str, out: Path, results: Path) -> dict:
+    """Add ``idle_residual`` of the saved run ``<out>/<key>.h5`` to its stored result ``<results>/<key>.json``."""
     sol = dlpde.load(out / f"{key}.h5")
-    path = out / f"{key}.json"
-    result = json.loads(path.read_text())
+    result = json.loads((results / f"{key}.json").read_text())
     result.update(idle_residual(sol))
-    path.write_text(json.dumps(result, indent=1, default=float))
+    _store(results, result)
     return result
 
 
-def reevaluate(key: str, out: Path, n: int, seed: int = 7) -> dict:
+def reevaluate(key: str, out: Path, results: Path, n: int, seed: int = 7) -> dict:
     """Recompute the cost terms of a saved run (``<out>/<key>.h5``) on n fresh ρ₀ samples on this machine's CPU,
-    e.g. for a run trained on a GPU with fewer evaluation samples; updates ``<out>/<key>.json``."""
+    e.g. for a run trained on a GPU with fewer evaluation samples; updates its stored result."""
     from dlpde.solvers.mfg import evaluate_mfg
 
     sol = dlpde.load(out / f"{key}.h5")
@@ -254,13 +363,12 @@ def reevaluate(key: str, out: Path, n: int, seed: int = 7) -> dict:
     t0 = time.perf_counter()
     new = evaluate_mfg(sol.model, sol.problem, alpha=e["alpha"], nt=int(e["nt_eval"]), n=n,
                        generator=torch.Generator().manual_seed(seed))
-    path = out / f"{key}.json"
-    result = json.loads(path.read_text())
+    result = json.loads((results / f"{key}.json").read_text())
     result.update({k: v for k, v in new.items() if isinstance(v, (int, float, str))})
     result["reevaluated"] = (f"cost terms recomputed on {n} samples on CPU {platform.machine()} in "
                              f"{time.perf_counter() - t0:.0f} s (python validation/mfg_runs.py --reevaluate {key} "
                              f"--eval-samples {n})")
-    path.write_text(json.dumps(result, indent=1, default=float))
+    _store(results, result)
     return result
 
 
@@ -321,28 +429,46 @@ def _crowd_table(group: dict) -> list[str]:
     return lines
 
 
-def write_table(out: Path, table: Path) -> Path:
-    results = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+def load_results(results: Path) -> dict:
+    """Every stored result ``<results>/*.json`` by key, in file-name order."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
+
+
+def _link(path: Path, table: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), table.resolve().parent)).as_posix()
+
+
+def write_table(results_dir: Path, table: Path, figures: Path | None = HERE / "mfg", *, with_notes: bool = True,
+                command: str = "python validation/mfg_runs.py --threads 1") -> Path:
+    """Rebuild the Markdown table ``table`` from every stored result in ``results_dir`` (no training)."""
+    results = load_results(results_dir)
     order = [r.key for r in RUNS]
+    converted = [k for k, r in results.items() if r.get("source")]
     lines = ["# Optimal transport and mean-field games: validation", "",
-             "Generated by `python validation/mfg_runs.py` (see its docstring for the checks; each row's command "
-             "reruns it). Seconds are training wall time on the machine named in the row; CPU times were measured "
-             "on a 2-core machine shared with other jobs and are inflated by their load. ✓/✗: the issue's target "
-             "met or not.", "",
-             "## Optimal transport between Gaussians (`ot-gaussian`, reference ½W₂² in closed form)", "",
-             "Mean and covariance errors: ‖m̂ − m₁‖/‖m₁‖ and ‖Σ̂ − Σ₁‖_F/‖Σ₁‖_F of the pushed-forward samples; "
-             "*floor*: the same for the exact optimal map on the same samples (Monte Carlo noise alone); *vs map*: "
-             "the learned flow against the exact map on the same samples (no sampling noise).", "",
-             "Φ's quadratic term: *psd* = the paper's ½sᵀAᵀAs, *full* = plus ½sᵀSs with a full symmetric S "
-             "(`PotentialNet(quadratic=\"full\")`, the case's default).", "",
-             "| d | Φ quadratic | steps | seconds | machine | L | ½W₂² | L error (≤ 1 %) | mean error (≤ 2 %) | "
-             "mean floor | mean vs map | cov error (≤ 2 %) | cov floor | cov vs map | samples | G = KL |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key in [k for k in order if k.startswith("ot-gaussian")] + sorted(
-            k for k in results if k.startswith("ot-gaussian") and k not in order):
-        r = results.get(key)
-        if r is None:
-            continue
+             f"Generated by `{command}` from the stored results in [{_link(results_dir, table)}/]"
+             f"({_link(results_dir, table)}/) (one JSON per run, with the command that reruns it; `--table-only` "
+             "rebuilds this file from them without training, `--only KEY` reruns one run and replaces only its "
+             "entry; the checks are in the script's docstring). Seconds are training wall time on the machine named "
+             "in the row; CPU times were measured on a 2-core machine shared with other jobs and are inflated by "
+             "their load. ✓/✗: the issue's target met or not."
+             + (f" {len(converted)} of the {len(results)} results were converted from the table itself (its version "
+                "of commit 2de72c4; the runs' own files were not kept), so they carry its rounding (each says so "
+                "in its `source`)." if converted else "")]
+    gaussian = [k for k in order if k.startswith("ot-gaussian") and k in results] + sorted(
+        k for k in results if k.startswith("ot-gaussian") and k not in order)
+    if gaussian:
+        lines += ["",
+                 "## Optimal transport between Gaussians (`ot-gaussian`, reference ½W₂² in closed form)", "",
+                 "Mean and covariance errors: ‖m̂ − m₁‖/‖m₁‖ and ‖Σ̂ − Σ₁‖_F/‖Σ₁‖_F of the pushed-forward samples; "
+                 "*floor*: the same for the exact optimal map on the same samples (Monte Carlo noise alone); *vs map*: "
+                 "the learned flow against the exact map on the same samples (no sampling noise).", "",
+                 "Φ's quadratic term: *psd* = the paper's ½sᵀAᵀAs, *full* = plus ½sᵀSs with a full symmetric S "
+                 "(`PotentialNet(quadratic=\"full\")`, the case's default).", "",
+                 "| d | Φ quadratic | steps | seconds | machine | L | ½W₂² | L error (≤ 1 %) | mean error (≤ 2 %) | "
+                 "mean floor | mean vs map | cov error (≤ 2 %) | cov floor | cov vs map | samples | G = KL |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in gaussian:
+        r = results[key]
         lines.append(
             f"| {r['dim']} | {r['settings'].get('quadratic', 'psd')} | {r['steps']} | {r['train_seconds']} | "
             f"{r['machine']} | {r.get('cost_L', math.nan):.4f} | "
@@ -377,14 +503,16 @@ def write_table(out: Path, table: Path) -> Path:
             group = {k: r for k, r in crowd.items() if ("cost_F_entropy" in r) == entropy}
             if group:
                 lines += ["", f"### {title[0].upper()}{title[1:]}", ""] + _crowd_table(group)
-    figs = [f for r in results.values() for f in r.get("figures", [])]
+    figs = [f for r in results.values() for f in r.get("figures", [])] if figures is not None else []
     if figs:
-        lines += ["", "## Figures", ""] + [f"![{f}](mfg/{f})" for f in figs]
-    lines += ["", "## Notes", ""] + [f"- {n}" for n in NOTES]
+        lines += ["", "## Figures", ""] + [f"![{f}]({_link(figures / f, table)})" for f in figs]
+    if with_notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes(results)]
     lines += ["", "Settings per run (beyond each case's defaults):", ""]
     for key, r in results.items():
         params = f", problem `{json.dumps(r['problem_params'])}`" if r.get("problem_params") else ""
-        lines.append(f"- `{key}`: `{json.dumps(r['settings'])}`{params}" + (" (quick)" if r.get("quick") else ""))
+        lines.append(f"- `{key}`: `{json.dumps(r['settings'])}`{params}" + (" (tiny)" if r.get("tiny") else ""))
+    table.parent.mkdir(parents=True, exist_ok=True)
     table.write_text("\n".join(lines) + "\n")
     return table
 
@@ -393,33 +521,50 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help=f"run keys: {[r.key for r in RUNS]}")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="tiny budgets: checks the pipeline, not the accuracy")
-    ap.add_argument("--out", default=str(ROOT / "out" / "mfg"))
-    ap.add_argument("--figures", default=str(HERE / "mfg"))
-    ap.add_argument("--table", default=str(HERE / "MFG.md"))
-    ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as for the table's timings)")
+    ap.add_argument("--tiny", action="store_true",
+                    help=f"one run (the first of --only, default {DEFAULT_TINY}) with a handful of steps, everything "
+                         "written under --out (which it needs): checks the pipeline, not the accuracy")
+    ap.add_argument("--out", default=None, help="solutions (.h5; default out/mfg, git-ignored); with --tiny also "
+                                                "the results, figures and table")
+    ap.add_argument("--results", default=None, help="stored results, one JSON per run (default "
+                                                    "validation/mfg/results; with --tiny <out>/results)")
+    ap.add_argument("--figures", default=None, help="PNG figures (default validation/mfg; with --tiny <out>/figures)")
+    ap.add_argument("--table", default=None, help="the Markdown table (default validation/MFG.md; with --tiny "
+                                                  "<out>/MFG.md)")
+    ap.add_argument("--table-only", action="store_true", help="rebuild the table from the stored results, no training")
     ap.add_argument("--reevaluate", nargs="*", default=[], help="run keys whose saved .h5 to re-evaluate on CPU")
     ap.add_argument("--eval-samples", type=int, default=50_000)
     ap.add_argument("--diagnose", nargs="*", default=[],
                     help="crowd-motion run keys whose saved .h5 to check for the HJB residual's idle component")
     args = ap.parse_args(argv)
+    if args.tiny and args.out is None:
+        ap.error("--tiny writes everything under --out: give it a (temporary) folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else ROOT / "out" / "mfg"
+    under = (lambda name: out / name) if args.tiny else (lambda name: None)
+    results = Path(args.results) if args.results else under("results") or HERE / "mfg" / "results"
+    figures = Path(args.figures) if args.figures else under("figures") or HERE / "mfg"
+    table = Path(args.table) if args.table else under("MFG.md") or HERE / "MFG.md"
     for key in args.reevaluate:
-        reevaluate(key, out, args.eval_samples)
+        reevaluate(key, out, results, args.eval_samples)
     for key in args.diagnose:
-        diagnose(key, out)
+        diagnose(key, out, results)
+    command = f"python validation/mfg_runs.py --threads {args.threads}"
     if not args.table_only and not args.reevaluate and not args.diagnose:
         keys = {r.key for r in RUNS}
         unknown = sorted(set(args.only or []) - keys)
         if unknown:
             raise SystemExit(f"unknown run(s) {unknown}; choose from {sorted(keys)}")
         by_key = {r.key: r for r in RUNS}
-        for key in args.only or list(by_key):  # in the order asked for
-            run_one(by_key[key], out, Path(args.figures), args.device, args.quick)
-    print(write_table(out, Path(args.table)).read_text())
+        chosen = args.only or list(by_key)  # in the order asked for
+        if args.tiny:
+            chosen = (args.only or [DEFAULT_TINY])[:1]
+            command += f" --tiny --only {chosen[0]} --out DIR"
+        for key in chosen:
+            run_one(by_key[key], out, results, figures, args.device, args.tiny, args.threads)
+    print(write_table(results, table, figures, with_notes=not args.tiny, command=command).read_text())
 
 
 if __name__ == "__main__":
