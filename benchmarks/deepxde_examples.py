@@ -447,17 +447,12 @@ def run_deepxde(case: str, seed: int, quick: bool, points: np.ndarray) -> dict:
 # results and the markdown
 # ---------------------------------------------------------------------------------------------------------------
 def machine() -> str:
+    """The shared machine line (benchmarks/_report.py) with the Python version."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, Python {platform.python_version()}"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _report
+    return f"{_report.machine(torch.get_num_threads())}, Python {platform.python_version()}"
 
 
 def run_case(case: str, args, results_dir: Path) -> dict:

@@ -226,3 +226,25 @@ def test_report_helpers(tmp_path):
     with pytest.raises(SystemExit):
         report.tiny_needs_out(ap, argparse.Namespace(tiny=True, out=str(md)), md)
     report.tiny_needs_out(ap, argparse.Namespace(tiny=True, out=str(tmp_path / "other.md")), md)
+
+
+def _grid_module():
+    spec = importlib.util.spec_from_file_location("validation_grid", ROOT / "validation" / "grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_grid_is_generated_from_the_stored_results():
+    """README's problem × solver grid equals `python validation/grid.py`'s output from the stored runs."""
+    assert _grid_module().main(["--check"]) == 0
+
+
+def test_a_grid_cell_without_results_or_reason_is_an_error():
+    grid = _grid_module()
+    label, cases = grid.CLASSES[4]  # the American put: measured for dgm and pinn
+    assert grid.cell([], cases, "ritz", label).startswith("does not apply")
+    with pytest.raises(KeyError, match="neither results nor a stated reason"):
+        grid.cell([], cases, "dgm", label)
+    row = {"case": cases[0], "solver": "dgm", "dim": 1, "error": 1.23e-3, "train_seconds": 45.0}
+    assert grid.cell([row], cases, "dgm", label) == "`american-put-1d` 1.2e-03, 45 s"

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from dlpde.geometry import Interval
-from dlpde.problems.case import Case
+from dlpde.problems.case import ENGD_BASE, Case
 from dlpde.problems.conditions import Dirichlet, Initial
 from dlpde.problems.pde import PDE
 
@@ -94,6 +94,7 @@ class AmericanPut(PDE):
     def prepare_reference(self) -> None:
         self.fd_reference
 
+    @property
     def reference_description(self) -> str:
         g = self.fd_reference
         return (f"finite differences (Crank–Nicolson–Rannacher, penalty), {len(g.S) - 1} × {len(g.tau) - 1} grid, "
@@ -148,8 +149,13 @@ def cases() -> list[Case]:
         Case("american-put-1d", AmericanPut, ("dgm", "pinn"),
              "American put min(V_τ − L V, V − (K − S)⁺) = 0, K = 1, r = 0.05, σ = 0.2, T = 1 (free boundary); "
              "reference: finite differences (Sirignano & Spiliopoulos 2018)",
-             defaults=dict(dgm=dict(steps=3000, batch=1000, boundary_batch=200, width=32, depth=3, lr=3e-3,
-                                    lbfgs_steps=1000, boundary_weight=10.0, hard_constraint=True),
-                           pinn=dict(steps=3000, batch=1000, boundary_batch=200, width=32, depth=3, lr=3e-3,
-                                     lbfgs_steps=1000, boundary_weight=10.0, hard_constraint=True))),
+             # Measured (one thread, shared machine): DGM with these settings 1.1e-3 at the money, boundary 1.1 %,
+             # 359 s at 3000 + 1000 steps; DGM with ENGD (150 steps, 2 × 16) 3.2e-3 at the money in 352 s, not kept.
+             # PINN: ENGD (below) 3.1e-4 at the money and 0.13 % on the boundary in 91 s, against Adam + L-BFGS with
+             # the settings here 1.4e-3 and 1.0 % in 71 s.
+             defaults=dict(dgm=dict(steps=4000, batch=1000, boundary_batch=200, width=32, depth=3, lr=3e-3,
+                                    lbfgs_steps=2000, boundary_weight=10.0, hard_constraint=True),
+                           pinn=dict(optimizer="engd", steps=3000, batch=1000, boundary_batch=200, width=32, depth=3,
+                                     lr=3e-3, lbfgs_steps=1000, boundary_weight=10.0, hard_constraint=True),
+                           engd=dict(pinn=dict(ENGD_BASE, steps=200, width=32, depth=2)))),
     ]
