@@ -108,9 +108,9 @@ def test_the_residual_is_the_complementarity_problem():
     assert float(eur.max()) < -1e-3  # V − g < 0: the European put is below its payoff here
 
 
-def test_hard_constraint_starts_from_the_european_price_and_its_jet_is_exact():
-    """u = P_eur + τN: the payoff at τ = 0 (to the clamp of τ in the closed form), and the forward jet (through the European closed form by
-    torch.func) equals autograd's derivatives."""
+def test_hard_constraint_adds_the_european_price_and_its_jet_is_exact():
+    """u = P_eur + N: the European closed form as the network's baseline (so u − P_eur is the inner network), and
+    the forward jet (through the closed form by torch.func) equals autograd's derivatives."""
     from dlpde.derivatives import laplacian
     from dlpde.settings import SolveSettings
     from dlpde.solvers.pinn import PINN
@@ -118,11 +118,23 @@ def test_hard_constraint_starts_from_the_european_price_and_its_jet_is_exact():
     p = make("american-put-1d")
     s = SolveSettings(width=8, depth=2, dtype="float64", options={"hard_constraint": True})
     model = PINN().build_model(p, s).double()
-    S = torch.linspace(0.0, 3.0, 31, dtype=torch.float64)
-    at0 = model(torch.stack([S, torch.zeros_like(S)], dim=1))[:, 0]
-    assert torch.allclose(at0, torch.relu(1.0 - S), atol=1e-6)  # τ is clamped at 1e-12 inside P_eur
     x = p.interior_points(64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     x[:, 1] = 0.05 + x[:, 1]  # keep away from τ = 0, where the European price's derivatives are singular at S = K
+    assert torch.allclose(model(x)[:, 0] - p.european(x), model.inner(x)[:, 0], atol=1e-12)
+    assert float(p.european(torch.tensor([[1.0, 1.0]], dtype=torch.float64))) == pytest.approx(0.0557, abs=1e-4)
     fast, slow = laplacian(model, x, method="forward", dims=1), laplacian(model, x, method="autograd", dims=1)
     assert torch.allclose(fast.second, slow.second, rtol=1e-8, atol=1e-8)
     assert torch.allclose(fast.directional, slow.directional, rtol=1e-8, atol=1e-10)
+
+
+def test_constrained_output_scale_is_the_premiums():
+    """With u = P_eur + N the inner network's output scale comes from what N must fit at the conditions left to
+    the loss (about r = 0.05 at S = 0), not from the data's own scale (0.47)."""
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.pinn import _constrained_output_scale, scaling
+
+    p = make("american-put-1d")
+    s = SolveSettings()
+    assert scaling(p, s)["output_scale"] > 0.3
+    assert 0.005 < _constrained_output_scale(p, s, 1.0) < 0.05
+    assert _constrained_output_scale(make("diffusion-1d"), s, 0.5) == 0.5  # all its conditions are enforced
