@@ -150,13 +150,14 @@ def cases() -> list[Case]:
         Case("american-put-1d", AmericanPut, ("dgm", "pinn"),
              "American put min(V_τ − L V, V − (K − S)⁺) = 0, K = 1, r = 0.05, σ = 0.2, T = 1 (free boundary); "
              "reference: finite differences (Sirignano & Spiliopoulos 2018)",
-             # Measured (one thread, shared machine): DGM with these settings 1.1e-3 at the money, boundary 1.1 %,
-             # 359 s at 3000 + 1000 steps; DGM with ENGD (150 steps, 2 × 16) 3.2e-3 at the money in 352 s, not kept.
-             # PINN: ENGD (below, fresh points each step) 9.2e-4 at the money and 0.23 % on the boundary in 124 s,
-             # on 1000 fixed points 1.2e-3 and 0.40 %; Adam + L-BFGS with the settings here 1.4e-3 and 1.0 % in 71 s.
-             defaults=dict(dgm=dict(steps=4000, batch=1000, boundary_batch=200, width=32, depth=3, lr=3e-3,
-                                    lbfgs_steps=2000, boundary_weight=10.0, hard_constraint=True),
+             # Measured (one thread, shared machine, u = P_eur + N): DGM with ENGD (below, 2 × 16, fresh points
+             # each step) 1.0e-4 at the money, boundary 0.03 %, field 2.3e-5 in 287 s; DGM with Adam + L-BFGS (the
+             # settings here) 3.8e-3, 0.86 %, 7.0e-4 in 339 s. PINN with ENGD 9.2e-4, 0.23 %, 9.0e-5 in 154 s (on
+             # 1000 fixed points 1.2e-3); Adam + L-BFGS 1.4e-3 and 1.0 % in 71 s.
+             defaults=dict(dgm=dict(optimizer="engd", steps=4000, batch=1000, boundary_batch=200, width=32, depth=3,
+                                    lr=3e-3, lbfgs_steps=2000, boundary_weight=10.0, hard_constraint=True),
                            pinn=dict(optimizer="engd", steps=3000, batch=1000, boundary_batch=200, width=32, depth=3,
                                      lr=3e-3, lbfgs_steps=1000, boundary_weight=10.0, hard_constraint=True),
-                           engd=dict(pinn=dict(ENGD_BASE, steps=200, width=32, depth=2, resample_every=1)))),
+                           engd=dict(pinn=dict(ENGD_BASE, steps=200, width=32, depth=2, resample_every=1),
+                                     dgm=dict(ENGD_BASE, steps=200, width=16, depth=2, resample_every=1)))),
     ]
