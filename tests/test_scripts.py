@@ -68,6 +68,9 @@ SCRIPTS = {
     "engd": (["benchmarks/engd.py", "--tiny", "--out", "{d}/ENGD.md"], "ENGD.md",
              ["| optimizer | rel. L2 error | training s |", "| ENGD, 40 steps (fixed points) |",
               "`python benchmarks/engd.py --threads 1 --tiny`"], False),
+    "scaling": (["benchmarks/scaling.py", "--tiny", "--only", "deep-bsde", "--out", "{d}/SCALING.md"], "SCALING.md",
+                ["| solver | case | settings | d = 4 s/step | d = 8 s/step | growth d = 100 → 1000 |",
+                 "| deep-bsde | hjb-lq |", "`python benchmarks/scaling.py --threads 1 --tiny --only deep-bsde`"], False),
     "gpu_dry_run": (["benchmarks/gpu.py", "--tiny", "--only", "deep-bsde", "--out", "{d}/GPU.md"], "GPU.md",
                     ["| solver | case | d | s/step (float32) | HtoD / step | DtoH / step | syncs / step | time to rel "
                      "≤ 0.1 | time to rel ≤ 0.01 | last error | steps run | float64 |", "| deep-bsde | hjb-lq | 100 |",
