@@ -505,3 +505,12 @@ def test_scheme_option_is_checked_and_saved(tmp_path):
     back = dlpde.load(sol.save(tmp_path / "b.h5"))
     assert back.settings.options["scheme"] == "heun" and back.extra["scheme"] == "heun"
     assert back.u0 == sol.u0
+
+
+def test_default_subnetwork_width_is_d_plus_10_up_to_the_papers_d_100():
+    """d + 10 (Han, Jentzen & E) up to d = 100, then 110: a step's cost grows like d, not d² (benchmarks/SCALING.md)."""
+    from dlpde.nn.bsde import MAX_DEFAULT_HIDDEN
+    assert BSDENetwork(50, 3, x0=[0.0] * 50, T=1.0).arch["hidden"] == 60
+    assert BSDENetwork(100, 3, x0=[0.0] * 100, T=1.0).arch["hidden"] == 110 == MAX_DEFAULT_HIDDEN
+    assert BSDENetwork(300, 3, x0=[0.0] * 300, T=1.0).arch["hidden"] == 110
+    assert BSDENetwork(300, 3, x0=[0.0] * 300, T=1.0, hidden=310).arch["hidden"] == 310

@@ -19,7 +19,7 @@ Options (keyword settings of ``solve``, e.g. ``solve(p, "deep-bsde", time_steps=
                   Measured with the exact Z (``benchmarks/bsde_bias.py``; 10⁶ / 10⁵ paths): burgers-type −1.01/−0.54/
                   −0.33 % (euler) against −0.57/−0.27/−0.19 % (heun) at N = 20/30/50; reaction-diffusion +0.32/
                   +0.21/+0.11 % for both, a bias of the left-point rule for ∫Z·dW that heun leaves alone;
-  ``hidden``, ``hidden_layers``, ``subnet_activation``  sub-network width (default d + 10), hidden layers (2) and
+  ``hidden``, ``hidden_layers``, ``subnet_activation``  sub-network width (default d + 10, at most 110), hidden layers (2) and
                   activation ("relu" as in the paper, or a name in ``dlpde.nn.ACTIVATIONS``); the PINN settings
                   ``width``/``depth``/``activation`` are not used;
   ``batch_norm``  the paper's batch normalisation of the sub-networks (default False; with it and without ``skip``,
