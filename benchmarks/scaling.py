@@ -28,7 +28,7 @@ CONFIGS = [
     ("pinn", "poisson-inseparable-Nd", {}, "exact forward Laplacian, identity seeds, QR-compressed tangents"),
     ("pinn", "hjb-lq", {"derivative": "hutchinson", "probes": 16}, "space-time; Hutchinson Laplacian, exact ∇u, u_t"),
     ("dgm", "hjb-lq", {}, "its default: Hutchinson, 16 probes"),
-    ("deep-bsde", "hjb-lq", {}, "sub-networks d + 10 wide"),
+    ("deep-bsde", "hjb-lq", {}, "sub-networks d + 10 wide, at most 110"),
 ]
 
 
