@@ -280,9 +280,24 @@ def cases() -> list:
     ritz = dict(steps=6000, batch=2000, boundary_batch=1000, width=32, depth=3, activation="tanh", lr=3e-3,
                 boundary_weight=300.0, penalty_warmup=0.5, sampling="sobol", lbfgs_steps=1500, lbfgs_batch=65536)
     # poisson-mesh (annulus, max u ≈ 0.064): β = 300 pins the network at u ≈ 0 (0.98); β = 30 gives 0.13 (Robin bias).
-    # The hard constraint u = φ·N (mesh L^p distance) gives 8.1e-2 after 3000 steps, no better after 6000 or with
-    # an L-BFGS phase on 16 384 fixed points (8.1e-2; on 65 536 Sobol points it went NaN): the network class is not
-    # the limit (least squares of φ·N against the FEM solution: 3.6e-3), the Monte Carlo energy's optimisation is.
+    # The hard constraint u = φ·N (mesh L^p distance) with Adam on the Monte Carlo energy stops at 8.1e-2 after 300,
+    # 3000 or 6000 steps, and so does Adam on the fixed mesh quadrature (8.1e-2): a plateau of Adam (energy −0.05773
+    # against the FEM's −0.06002; least squares against the FEM solution stalls there too, 7.5e-2, until L-BFGS
+    # takes it to 1.1e-2), not noise and not the network class. L-BFGS leaves it, but only in float64 (in float32
+    # its line search finds no decrease on the plateau and it stops at once, 8.1e-2) and on a deterministic energy:
+    # the mesh's own degree-4 quadrature (quadrature="mesh", 3468 points, φ stored there), no Adam phase:
+    # 1000 iterations 1.3e-3 in 37 s, 2000 the same (72 s); degree 2 3.5e-3; degree 4 on the once-refined mesh
+    # 1.2e-3 in 304 s. After 200 Adam steps L-BFGS is slower to leave the plateau (8.3e-3 after 300 iterations,
+    # 2.1e-3 without Adam). The same defaults on another mesh (--mesh FILE of lshape_mesh(0.1), re-entrant corner):
+    # 1000 iterations 1.2e-2, 2000 7.4e-3 in 71 s, where the former defaults (Adam, Monte Carlo) gave 2.0e-2 in
+    # 166 s; hence 2000. One thread; measured with scripts over dlpde.solve. (The former NaN of L-BFGS on 65 536
+    # Sobol points: in float32 φ's second derivatives overflow within ~1e-7 of the boundary, which the backward
+    # pass of ∇u = N∇φ + φ∇N goes through: 1 non-finite value in 4 × 65 536 float32 Sobol points, at distance 1.2e-7
+    # from the outer circle, none in float64. The quadrature's points lie inside the cells, φ is computed once.)
+    # ENGD on the quadrature (degree 2: 1734 points, 3468 rows, width 32, 3 blocks) did not finish 20 steps in
+    # 200 s; not pursued. At least ``batch`` = 2000 quadrature points: see ``dlpde.solvers.ritz.mesh_quadrature``.
+    MESH_RITZ = dict(width=32, depth=3, activation="tanh", hard_constraint=True, quadrature="mesh",
+                     dtype="float64", steps=0, lbfgs_steps=2000)
     # DGM: the generic defaults (boundary weight 1) gave 1.3 on poisson-mesh; weight 100 gave 1.9e-3 in 76 s
     dgm = dict(steps=2000, batch=1000, boundary_batch=500, width=50, depth=3, activation="tanh", lr=2e-3,
                boundary_weight=100.0, lbfgs_steps=0)
@@ -298,7 +313,7 @@ def cases() -> list:
              defaults=dict(steps=2000, ritz=dict(ritz), dgm=dict(dgm))),
         Case("poisson-mesh", poisson_mesh, solvers,
              "-Δu = 1, u = 0 on a mesh file (--mesh FILE, default: an annulus); reference: P2 finite elements",
-             defaults=dict(pinn=dict(pinn), ritz=dict(ritz, hard_constraint=True, steps=3000, lbfgs_steps=0),
+             defaults=dict(pinn=dict(pinn), ritz=dict(MESH_RITZ),
                            dgm=dict(dgm))),
     ]
 
