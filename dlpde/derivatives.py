@@ -56,6 +56,19 @@ def directional_derivatives(model: nn.Module, x: Tensor, directions: Tensor, wei
     raise ValueError(f"unknown method {method!r}; choose 'forward' or 'autograd' for given directions")
 
 
+def trace_derivatives(model: nn.Module, x: Tensor, directions: Tensor, weights: Tensor | None = None, *,
+                      method: str = "auto") -> FieldDerivatives:
+    """u, the exact ∇u over all D inputs and Σ_j c_j ∂²u/∂v_j² along per-point directions v (n, k, D): the trace
+    Tr(A Hess u) of A = Σ_j c_j v_j v_jᵀ, e.g. A = σσᵀ of a state-dependent diffusion (exact with the columns of σ,
+    unbiased with k random combinations of them). The second derivatives come from one pass of the forward jet
+    along the k directions (``method`` as in ``directional_derivatives``), ∇u from one reverse pass through that
+    same pass's value: cost O(k), never d reverse passes."""
+    xg = x if x.requires_grad else x.detach().requires_grad_(True)
+    fd = directional_derivatives(model, xg, directions, weights, method=method)
+    (grad,) = torch.autograd.grad(fd.value.sum(), xg, create_graph=True)
+    return FieldDerivatives(fd.value, grad, fd.second)
+
+
 def _autograd_directional(model, x, directions, weights) -> FieldDerivatives:
     x = x if x.requires_grad else x.detach().requires_grad_(True)
     u = _check_scalar(model(x))

@@ -9,8 +9,10 @@ BSDE form: X solves dX = μ dt + σ dW from X_0 = x₀ (``problem.sde``), and Y_
 dY = −f dt + Z·dW, Y_T = g(X_T); the Deep BSDE method learns Y_0 = u(0, x₀).
 
 Strong form (PINN/DGM): the network input is (x, t), time last; ``residual`` needs the gradient (``directional``,
-covering x and t) and the Laplacian over x, so it is offered where σ = s·I (``BrownianSDE``); ``pde_residual``
-evaluates the strong form of any case for a callable u by autograd (used to check exact solutions).
+covering x and t) and ½Tr(σσᵀ Hess u): the Laplacian over x where σ = s·I (``BrownianSDE``), else second
+derivatives along the columns of σ(t, x) (or random combinations of them), which ``second_order_directions`` gives
+the derivative engine (``dlpde.derivatives.trace_derivatives``); ``pde_residual`` evaluates the strong form of any
+case for a callable u by autograd (the independent check of exact solutions and of the fast path).
 
 PINN sampling for these whole-space problems: the solution matters where the forward process goes, so
 ``interior_points`` draws t ~ U(0, T) and x from the law of X_t (X_t = x₀ + s W_t here), and the "terminal" condition
@@ -138,25 +140,53 @@ class Parabolic(Problem):
         z = self.diffusion_transpose(t, x, gx)
         return ut + 0.5 * trace + (self.drift(t, x) * gx).sum(dim=1) + self.generator(t, x, value, z)
 
+    @property
+    def isotropic(self) -> bool:
+        """σ = s·I (a Brownian motion): the strong form needs only the Laplacian."""
+        return isinstance(self.sde, BrownianSDE)
+
     def _isotropic_scale(self) -> float:
-        if not isinstance(self.sde, BrownianSDE):
-            raise NotImplementedError(f"{self.case} has a state-dependent diffusion; its strong form needs "
-                                      "Tr(σσᵀ Hess u), which the PINN residual (Laplacian only) does not give")
+        if not self.isotropic:
+            raise NotImplementedError(f"{self.case} has a state-dependent diffusion: no scalar scale s with σ = s·I")
         return self.sde.scale
 
+    def second_order_directions(self, xt: Tensor, *, method: str, probes: int,
+                                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None] | None:
+        """Directions v (n, k, d+1) and weights c (k,) with Σ_j c_j v_j v_jᵀ = σσᵀ(t, x) on the space block (exactly:
+        the d columns of σ; in expectation for method 'hutchinson'/'sdgd': k Rademacher combinations σξ, or k random
+        columns scaled by d/k), for ``dlpde.derivatives.trace_derivatives``. None where σ = s·I: the Laplacian
+        path of the derivative engine is cheaper (identity directions)."""
+        if self.isotropic:
+            return None
+        x, t = xt[:, : self.dim], xt[:, self.dim]
+        n, m = len(xt), self.noise_dim
+        if method in ("hutchinson", "sdgd"):
+            from dlpde.derivatives import stochastic_directions
+            xi, weights = stochastic_directions(xt.new_empty(n, m), m, probes, method, generator)
+        else:
+            xi = torch.eye(m, dtype=xt.dtype, device=xt.device).expand(n, m, m)
+            weights = None
+        k = xi.shape[1]
+        v = self.diffusion(t.repeat_interleave(k), x.repeat_interleave(k, dim=0), xi.reshape(n * k, m))
+        return torch.cat([v, v.new_zeros(n * k, 1)], dim=1).reshape(n, k, self.dim + 1), weights
+
     def residual(self, xt: Tensor, d: FieldDerivatives) -> Tensor:
-        """u_t + ½s²Δu + μ·∇u + f(t, x, u, s∇u) (σ = s·I) from the derivative engine's output at (x, t)."""
-        s = self._isotropic_scale()
+        """u_t + ½Tr(σσᵀ Hess u) + μ·∇u + f(t, x, u, σᵀ∇u) from the derivative engine's output at (x, t): its
+        ``second`` is the Laplacian over x where σ = s·I (then scaled by s²), else the trace Tr(σσᵀ Hess u) along
+        ``second_order_directions``; its ``directional`` is the full gradient (∇u, u_t)."""
         if d.directional is None:
             raise ValueError(f"the {self.case} residual needs ∇u and u_t: use derivative='forward' or 'autograd', "
-                             "not a stochastic Laplacian")
+                             "or a stochastic Laplacian with the exact gradient (gradient=True)")
         x, t = xt[:, : self.dim], xt[:, self.dim]
         gx, ut = d.directional[:, : self.dim], d.directional[:, self.dim]
-        return (ut + 0.5 * s * s * d.second + (self.drift(t, x) * gx).sum(dim=1)
-                + self.generator(t, x, d.value, s * gx))
+        if self.isotropic:
+            s = self.sde.scale
+            trace, z = s * s * d.second, s * gx
+        else:
+            trace, z = d.second, self.diffusion_transpose(t, x, gx)
+        return ut + 0.5 * trace + (self.drift(t, x) * gx).sum(dim=1) + self.generator(t, x, d.value, z)
 
     def conditions(self) -> list[Condition]:
-        self._isotropic_scale()
         return [Condition("terminal", self._terminal_points, lambda xt: self.terminal(xt[:, : self.dim]))]
 
     def _normals(self, n: int, columns: int, *, generator, device, dtype, method: str) -> Tensor:

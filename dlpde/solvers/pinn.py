@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dlpde.derivatives import laplacian
+from dlpde.derivatives import FieldDerivatives, laplacian, trace_derivatives
 from dlpde.nn import MLP
 from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
@@ -87,9 +87,7 @@ class StrongFormObjective(CollocationSamples):
 
     def _residual(self, x: torch.Tensor) -> torch.Tensor:
         """The PDE residual at points x (n,)."""
-        d = laplacian(self.model, x, method=self.s.derivative, dims=self.problem.laplacian_dims,
-                      probes=self.s.probes, generator=self.gen,
-                      gradient=getattr(self.problem, "needs_gradient", True))
+        d = self._derivatives(x)
         try:
             r = self.problem.residual(x, d)
         except (RuntimeError, TypeError) as e:
@@ -104,6 +102,19 @@ class StrongFormObjective(CollocationSamples):
                              f"point, got {shape}; the source term probably returns shape (n, 1): "
                              "return f(x)[:, 0] or a 1-D tensor")
         return r
+
+
+    def _derivatives(self, x: torch.Tensor) -> FieldDerivatives:
+        """What the residual reads: u, ∇u and the Laplacian over the space coordinates, or, for a problem whose
+        second-order term is Tr(A Hess u) with a state-dependent A (``second_order_directions``, e.g. σσᵀ of a
+        geometric Brownian motion), the trace along the directions it gives."""
+        m = self.s.derivative
+        hook = getattr(self.problem, "second_order_directions", None)
+        spec = hook(x, method=m, probes=self.s.probes, generator=self.gen) if hook is not None else None
+        if spec is None:
+            return laplacian(self.model, x, method=m, dims=self.problem.laplacian_dims, probes=self.s.probes,
+                             generator=self.gen, gradient=getattr(self.problem, "needs_gradient", True))
+        return trace_derivatives(self.model, x, *spec, method="auto" if m in ("hutchinson", "sdgd") else m)
 
 
 def _value_condition_samples(problem: Problem, s: SolveSettings, skip: tuple[str, ...] = ()):
