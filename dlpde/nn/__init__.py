@@ -20,6 +20,10 @@ NETWORKS["SingularFeatures"] = SingularFeatures
 from dlpde.nn.constraints import HardConstraint  # noqa: E402  (u = g + φN: exact Dirichlet data)
 
 NETWORKS["HardConstraint"] = HardConstraint
+from dlpde.nn.time_steps import StepNet, TimeSteps  # noqa: E402  (time-stepping Deep Ritz)
+
+NETWORKS["StepNet"] = StepNet
+NETWORKS["TimeSteps"] = TimeSteps
 
 
 def build_network(config: dict) -> nn.Module:

@@ -1,7 +1,8 @@
 """The named cases: name → factory, default dimension, the solvers that apply, a one-line description."""
 from __future__ import annotations
 
-from dlpde.problems import american, bsde_cases, deepxde_cases, inseparable, mesh_cases, mfg, poisson, spacetime_cases
+from dlpde.problems import (american, bsde_cases, deepxde_cases, gradient_flow, inseparable, mesh_cases, mfg, poisson,
+                            spacetime_cases)
 from dlpde.problems.base import Problem
 from dlpde.problems.case import ENGD_BASE, Case
 
@@ -80,7 +81,7 @@ _POISSON = [
 def _all_cases() -> list[Case]:
     """Every case family contributes its list here (one import per family module)."""
     return (list(_POISSON) + mesh_cases.cases() + mfg.cases() + bsde_cases.cases() + spacetime_cases.cases()
-            + deepxde_cases.cases() + inseparable.cases() + american.cases())
+            + deepxde_cases.cases() + inseparable.cases() + american.cases() + gradient_flow.cases())
 
 
 CASES: dict[str, Case] = {c.name: c for c in _all_cases()}

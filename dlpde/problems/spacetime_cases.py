@@ -207,9 +207,16 @@ class BlackScholesCall(Problem):
     def exact(self, st: Tensor) -> Tensor:
         return bs_call_torch(st[:, 0], self.T - st[:, 1], self.K, self.r, self.sigma)
 
+    def gradient_flow(self):
+        """The same call as the heat flow w_s = ½σ² w_xx in log-price (time-stepping Deep Ritz;
+        ``dlpde.problems.gradient_flow.LogPriceHeat``)."""
+        from dlpde.problems.gradient_flow import black_scholes_log_price
+        return black_scholes_log_price(self)
+
 
 def cases() -> list:
     """The registry entries (``dlpde.problems.registry._all_cases``)."""
+    from dlpde.problems.gradient_flow import BS_RITZ  # time-stepping Deep Ritz in log-price (measured there)
 
     both = ("pinn", "dgm")
     return [
@@ -233,7 +240,7 @@ def cases() -> list:
         # Both solvers: Adam (≈ 1e-2 PINN, 3e-3 DGM after 2000 steps), then L-BFGS on one batch brings the error
         # under 1e-3 (measured 6.9e-4 / 4.8e-4 PINN seeds 0 / 1; DGM 5.5e-4 after 500 L-BFGS steps). float64 did
         # not help (7.2e-4).
-        Case("black-scholes-call", BlackScholesCall, both,
+        Case("black-scholes-call", BlackScholesCall, both + ("ritz",),
              "European call V_t + ½σ²S²V_SS + rSV_S − rV = 0 on S ∈ [50,150], t ∈ [0,1], V(T) = (S−K)⁺; closed form",
              # PINN default: ENGD (below), measured better on the field and at the money than Adam + L-BFGS (the
              # settings here, used with optimizer="adam": 7.2e-4 in 40 s, 1.5e-3 at the money)
@@ -243,5 +250,7 @@ def cases() -> list:
                                     lbfgs_steps=1000, boundary_weight=10.0, derivative="autograd"),
                            # optimizer="engd": 100 steps, 2 × 32, 2000 fixed points, float64: 3.1e-4 in 46 s, at the
                            # money (S = K, t = 0) 8.0e-4 relative (DGM with ENGD: 1.1e-3 in 334 s, not kept)
-                           engd=dict(pinn=dict(ENGD_BASE, steps=100, width=32, depth=2)))),
+                           engd=dict(pinn=dict(ENGD_BASE, steps=100, width=32, depth=2)),
+                           # time-stepping Deep Ritz in log-price (dlpde.problems.gradient_flow.LogPriceHeat)
+                           ritz=dict(BS_RITZ))),
     ]

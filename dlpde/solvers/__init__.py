@@ -6,9 +6,10 @@ from dlpde.solvers.bsde import DeepBSDE
 from dlpde.solvers.dgm import DGM
 from dlpde.solvers.mfg import MFG
 from dlpde.solvers.pinn import PINN
-from dlpde.solvers.ritz import DeepRitz
+from dlpde.solvers.ritz import DeepRitz  # noqa: F401 (steady Deep Ritz; DeepRitzTime adds gradient flows)
+from dlpde.solvers.ritz_time import DeepRitzTime
 
-SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(), DeepRitz(), DGM(), MFG(), DeepBSDE())}
+SOLVERS: dict[str, Solver] = {s.name: s for s in (PINN(), DeepRitzTime(), DGM(), MFG(), DeepBSDE())}
 
 
 def get_solver(name: str) -> Solver:

@@ -67,9 +67,18 @@ def block_jacobian(blocks: list[Block], params: list[Tensor], *, points: int = 3
 
     A row depends on its own point only, but a reverse pass through a batch's graph costs the whole batch; so the
     rows of each slice of ``points`` points are differentiated through a graph of that slice alone — M·points
-    instead of M·n points' worth of backward passes, for any objective and derivative method."""
+    instead of M·n points' worth of backward passes, for any objective and derivative method.
+
+    A block may instead be an object with ``jacobian(params) -> (J, r)`` that builds its rows' Jacobian itself (e.g.
+    all points at once with ``torch.func``, ``dlpde.solvers.ritz_time``); its rows are used as given."""
     Js, rs = [], []
-    for n, rows in blocks:
+    for block in blocks:
+        if callable(getattr(block, "jacobian", None)):
+            J, r = block.jacobian(params)
+            Js.append(J)
+            rs.append(r.detach().reshape(-1))
+            continue
+        n, rows = block
         for start in range(0, n, points):
             with torch.enable_grad():
                 r = rows(slice(start, min(start + points, n))).reshape(-1)
