@@ -46,6 +46,21 @@ _SAMPLE_QUARTER = "self.x = 0.5 * p.interior_points(batch or s.batch, method=s.s
 _ACC = "tests/test_accuracy.py"
 
 MUTATIONS = [
+    Mutation("ritz-time-movement-dropped", "dlpde/solvers/ritz_time.py",
+             'return movement + energy, {"movement": movement, "energy": energy}',
+             'return energy, {"movement": movement, "energy": energy}',
+             ("tests/test_time_ritz.py::test_heat_short_run_matches_the_exact_time_stepping",),
+             "time-stepping Ritz without the |u − ū|²/(2τ) term (each step minimises the energy alone)"),
+    Mutation("ritz-time-energy-dropped", "dlpde/solvers/ritz_time.py",
+             "energy = (self.w * self.flow.energy_density(self.x, u, grad)).sum()",
+             "energy = 0.0 * (self.w * self.flow.energy_density(self.x, u, grad)).sum()",
+             ("tests/test_time_ritz.py::test_heat_short_run_matches_the_exact_time_stepping",),
+             "time-stepping Ritz without the energy (u stays at ū)"),
+    Mutation("ritz-time-bdf2-anchor-euler", "dlpde/reference/gradient_flow.py",
+             "return [(1 + omega) / a, -omega * omega / (1 + omega) / a], tau / a",
+             "return [1.0], tau / a",
+             ("tests/test_time_ritz.py::test_bdf2_anchor_is_the_bdf2_formula_and_second_order",),
+             "BDF2's anchor ū replaced by uⁿ (first order, wrong effective step)"),
     Mutation("mfg-terminal-cost-dropped", "dlpde/solvers/mfg.py", 'c["G"].mean()', '0.0 * c["G"].mean()',
              ("tests/test_mfg.py",), "the mean-field game's terminal cost G left out of the objective"),
     Mutation("mfg-running-cost-dropped", "dlpde/solvers/mfg.py", '(c["L"].mean(), c["F"]', '(0.0 * c["L"].mean(), c["F"]',
@@ -132,6 +147,16 @@ MUTATIONS = [
     Mutation("bsde-generator-sees-reversed-time", "dlpde/solvers/bsde.py", "t = times[:-1, None]",
              "t = times.flip(0)[:-1, None]", ("tests/test_bsde.py",),
              "the driver f(t, …) evaluated at T − t (batched path for drivers without y)"),
+    Mutation("gbm-trace-dropped", "dlpde/problems/parabolic.py",
+             "trace, z = d.second, self.diffusion_transpose(t, x, gx)",
+             "trace, z = 0.0 * d.second, self.diffusion_transpose(t, x, gx)",
+             ("tests/test_parabolic_collocation.py::test_dgm_basket_call_against_the_closed_form",),
+             "the ½Tr(σσᵀ Hess u) term of a geometric-Brownian (Black–Scholes) case left out of the PINN/DGM residual"),
+    Mutation("gbm-trace-diagonal-only", "dlpde/problems/parabolic.py",
+             "v = self.diffusion(t.repeat_interleave(k), x.repeat_interleave(k, dim=0), xi.reshape(n * k, m))",
+             "v = x.repeat_interleave(k, dim=0) * self.sde.sigma.to(x) * xi.reshape(n * k, m)",
+             ("tests/test_parabolic_collocation.py::test_dgm_basket_call_against_the_closed_form",),
+             "the correlation dropped from the directions of the trace (σ = σ̄·diag(x) instead of σ̄·diag(x)·L)"),
 ]
 
 

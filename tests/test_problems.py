@@ -2,16 +2,17 @@
 import pytest
 import torch
 
-from dlpde.derivatives import laplacian
+from dlpde.derivatives import laplacian, trace_derivatives
 from dlpde.problems import CASES, make
 
 from tests.conftest import ExactField
 
 
 def _has_laplacian_strong_form(p) -> bool:
-    """False for cases whose strong form needs more than a Laplacian (Black–Scholes: Tr(σσᵀ Hess u)); their exact
-    solutions are checked with ``pde_residual`` in tests/test_parabolic.py. False for ``PDE`` cases too (the
-    DeepXDE examples): their residuals go through the derivative accessor, checked in tests/test_pde.py."""
+    """True for the cases whose ``residual`` reads the derivative engine's output (the Laplacian, or for the
+    Black–Scholes cases the trace Tr(σσᵀ Hess u) along ``second_order_directions``; their exact solutions are also
+    checked with ``pde_residual`` in tests/test_parabolic.py). False for ``PDE`` cases (the DeepXDE examples): their
+    residuals go through the derivative accessor, checked in tests/test_pde.py."""
     if hasattr(p, "equation"):
         return False
     try:
@@ -29,7 +30,11 @@ def test_exact_solution_satisfies_residual(name):
     p = make(name)
     g = torch.Generator().manual_seed(0)
     x = p.interior_points(200, generator=g, dtype=torch.float64)
-    d = laplacian(ExactField(p), x, method="autograd", dims=p.laplacian_dims)
+    spec = getattr(p, "second_order_directions", lambda *a, **k: None)(x, method="autograd", probes=1)
+    if spec is None:
+        d = laplacian(ExactField(p), x, method="autograd", dims=p.laplacian_dims)
+    else:  # Tr(σσᵀ Hess u) along the columns of σ(x), as the PINN/DGM objective asks for it
+        d = trace_derivatives(ExactField(p), x, *spec, method="autograd")
     r = p.residual(x, d)
     assert r.abs().max().item() <= 1e-8 * (1 + d.second.abs().max().item())
     for c in p.conditions():

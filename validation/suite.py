@@ -59,6 +59,8 @@ RUNS: list[Run] = [
     Run("poisson-inseparable-Nd", "pinn", dim=1000, target=1e-2, note="u = (1−|x|²)Σc_i sin(x_i + cos x_{i+1} + "
         "x_{i+1} cos x_i), c from seed 0"),
     Run("allen-cahn-inseparable-Nd", "pinn", dim=1000, target=1e-2, note="the same u; Δu + u − u³ = f"),
+    Run("poisson-inseparable-Nd", "dgm", dim=1000, target=1e-2, note="the same u; Hutchinson Laplacian"),
+    Run("allen-cahn-inseparable-Nd", "dgm", dim=1000, target=1e-2, note="the same u; Hutchinson Laplacian"),
     Run("poisson-inseparable-Nd", "pinn", dim=10_000, settings=dict(steps=200), target=2e-2,
         note="200 steps (0.4 s each); at this d the calibrated output level alone (a constant N) is within 1.6e-2: "
         "uniform points of the ball concentrate where S varies little"),
@@ -88,6 +90,21 @@ RUNS: list[Run] = [
     Run("black-scholes-call", "pinn", target=1e-3, checks=BS_POINTS, note=BS_NOTE + "; the default is ENGD"),
     Run("black-scholes-call", "pinn", settings=dict(optimizer="adam"), target=1e-3, checks=BS_POINTS, note=BS_NOTE),
     Run("black-scholes-call", "dgm", target=1e-3, checks=BS_POINTS, note=BS_NOTE),
+    # time-stepping Deep Ritz (minimizing movements, dlpde.solvers.ritz_time; issue 16 item 2): errors at the final
+    # time; "same_step" against the same time stepping solved exactly (modes) or by fine finite differences/elements,
+    # time_error the scheme's own error against the exact/converged solution
+    Run("heat-2d", "ritz", target=1e-3, metric="final_rel_l2_error",
+        checks={"final_rel_l2_error_same_step": 1e-3, "time_error": 1e-3},
+        note="exact two-mode solution at t = T = 0.1; 42 BDF2 steps; implicit Euler's time error at the same τ "
+             "would be 4.7e-2 (time_error_euler in the .h5 file)"),
+    Run("black-scholes-call", "ritz", target=1e-3, metric="atm_rel_error",
+        checks={"final_rel_l2_error": 1e-3, "time_error": 1e-3},
+        note="log-price heat flow, 40 BDF2 steps; closed form at S = K, t = 0; final_rel_l2_error is w over "
+             "ln(S/K) at t = 0"),
+    Run("allen-cahn-2d", "ritz", target=1e-2, metric="final_rel_l2_error_same_step",
+        checks={"final_rel_l2_error": 2e-2},
+        note="ε = 0.05, shrinking circle, zero Neumann; P2 finite elements (64² cells) with the same implicit-Euler "
+             "steps; final_rel_l2_error against BDF2 with 50 steps (converged in time)"),
     # DeepXDE's documented examples, written with the PDE API (dlpde.problems.deepxde_cases; REFERENCES.md §6)
     Run("poisson-1d-neumann", "pinn", target=1e-4, note="u'' = 2, u(−1) = 0, u'(1) = 4; exact (x+1)²"),
     Run("poisson-1d-robin", "pinn", target=1e-4, note="u'' = 2, u(−1) = 0, u'(1) = u(1); exact (x+1)²"),
@@ -123,6 +140,15 @@ RUNS: list[Run] = [
         settings=dict(steps=800, batch=256, boundary_batch=128)),
     Run("hjb-lq", "dgm", dim=100, target=1e-2, metric="rel_error_u0", note="Cole–Hopf quadrature 4.590162"),
     Run("allen-cahn", "dgm", dim=100, target=1e-2, metric="rel_error_u0", note="radial finite differences"),
+    # PINN and DGM on the Black–Scholes cases (issue 16): ½Tr(σσᵀ Hess u) along σ(x)ξ (Hutchinson), points from the
+    # law of (t, X_t); the basket's field against its closed form over that law, the others' u(0, x₀)
+    Run("black-scholes-basket", "dgm", dim=100, target=1e-2, checks={"rel_error_u0": 1e-2},
+        note="closed form; rel. L2 over t ~ U(0, T), x ~ law of X_t"),
+    Run("black-scholes-basket", "pinn", dim=100, target=1e-2, checks={"rel_error_u0": 1e-2},
+        note="closed form; rel. L2 over t ~ U(0, T), x ~ law of X_t"),
+    Run("black-scholes-default-risk", "dgm", dim=100, target=1e-2, metric="rel_error_u0", note="published 57.300"),
+    Run("black-scholes-diff-rate", "dgm", dim=100, target=1e-2, metric="rel_error_u0",
+        note="published ≈ 21.299 (E, Han & Jentzen 2017, not confirmed independently)"),
     Run("burgers-type", "deep-bsde", dim=50, target=5e-3, metric="rel_error_u0", note="exact 0.5"),
     Run("quadratic-gradient", "deep-bsde", dim=100, target=5e-3, metric="rel_error_u0", note="exact sin(1)"),
     Run("reaction-diffusion", "deep-bsde", dim=100, target=5e-3, metric="rel_error_u0", note="exact 1.6"),
