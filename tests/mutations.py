@@ -97,6 +97,10 @@ MUTATIONS = [
              "total = total + self.beta * c.weight * self.boundary_measure * terms[f\"loss_{c.name}\"]",
              "total = total + 0.0 * terms[f\"loss_{c.name}\"]",
              (f"{_ACC}::test_ritz_poisson_2d",), "the Deep Ritz boundary penalty left out of the loss"),
+    Mutation("ritz-neumann-term-dropped", "dlpde/problems/conditions.py", "        return -data[:, 0] * u\n",
+             "        return 0.0 * data[:, 0] * u\n",
+             ("tests/test_ritz_dgm.py::test_short_ritz_run_solves_the_neumann_problem",),
+             "Deep Ritz without the Neumann boundary term −∫ h u ds (the minimiser then has ∂u/∂n = 0)"),
     Mutation("pde-initial-term-dropped", "dlpde/solvers/pde_objective.py", _PDE_PARTS_OLD,
              "parts.append((c.name, self._condition_error(c, xb, data), "
              "0.0 if c.kind == 'initial' else float(self.s.boundary_weight * c.weight)))",

@@ -514,3 +514,43 @@ def test_default_subnetwork_width_is_d_plus_10_up_to_the_papers_d_100():
     assert BSDENetwork(100, 3, x0=[0.0] * 100, T=1.0).arch["hidden"] == 110 == MAX_DEFAULT_HIDDEN
     assert BSDENetwork(300, 3, x0=[0.0] * 300, T=1.0).arch["hidden"] == 110
     assert BSDENetwork(300, 3, x0=[0.0] * 300, T=1.0, hidden=310).arch["hidden"] == 310
+
+
+def test_hjb_lq_strong_nonlinearity_d20_lam2_is_not_biased_by_the_learned_z():
+    """f = −λ|z|²/2 with λ = 2 (issue 14): on Brownian paths Y₀ is first order in the error of the learned Z, which
+    comes out ~13 % too small, and u(0, 0) was +0.49 % high (seed 0; +0.62, +0.34 % seeds 1, 2). With the
+    control paths (the default where f depends on z) and the refit of Y₀: +0.159 % (seed 0; +0.171, +0.176 %)."""
+    p = HJB(dim=20, lam=2.0)
+    sol = dlpde.solve(p, "deep-bsde", seed=0, progress=False)
+    ref = p.reference_value()
+    assert abs(ref - 2.866284289) < 1e-8  # Cole–Hopf; also 2.866284289 by quad over the χ²_20 density
+    assert abs(sol.u0 - ref) / ref < 2.4e-3
+    assert sol.extra["path_sampling"] == "control"
+
+
+def test_path_sampling_option_and_the_z_dependence_probe():
+    from dlpde.solvers.bsde import generator_depends_on_z
+    s = SolveSettings(batch=8, seed=0)
+    assert generator_depends_on_z(HJB(dim=3), s, 1.0, 0.0)
+    assert not generator_depends_on_z(AllenCahn(dim=3), s, 1.0, 0.5)
+    sol = dlpde.solve(AllenCahn(dim=3), "deep-bsde", steps=3, batch=8, time_steps=3, progress=False)
+    assert sol.extra["path_sampling"] == "brownian" and math.isnan(sol.extra["u0_refit_se"])
+    assert sol.u0 == sol.extra["u0_trained"]  # z-free drivers keep the trained Y0
+    with pytest.raises(ValueError, match="path_sampling"):
+        dlpde.solve("hjb-lq", "deep-bsde", dim=2, steps=2, path_sampling="girsanov")
+    with pytest.raises(ValueError, match="y0_refit_paths"):
+        dlpde.solve("hjb-lq", "deep-bsde", dim=2, steps=2, y0_refit_paths=-1)
+
+
+def test_control_paths_are_driven_by_dw_plus_the_generator_gradient():
+    """X_{n+1} = X_n + √2 ΔW_n with ΔW_n = ΔW̃_n − λ Z_n Δt for hjb-lq (∂_z f = −λz), and the recursion is unchanged."""
+    p = HJB(dim=4, lam=2.0)
+    s = SolveSettings(batch=16, dtype="float64", seed=1)
+    net = _perturbed(DeepBSDE().build_model(p, s, z_scale=0.3).double(), seed=2)
+    obj = BSDEObjective(p, net, s, scheme="heun", control=True)
+    dwt = torch.randn(20, 16, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * math.sqrt(1 / 20)
+    x, dw = obj.control_paths(dwt)
+    z = net.z_all(x[:-1]).detach()
+    assert torch.allclose(dw, dwt - 2.0 * z / 20, atol=1e-12)
+    assert torch.allclose(x[1:], math.sqrt(2.0) * torch.cumsum(dw, 0), atol=1e-12)
+    assert (z[1:].abs() > 0).any()

@@ -285,6 +285,8 @@ def test_ritz_mesh_quadrature_objective_equals_the_monte_carlo_energy():
     with pytest.raises(ValueError, match="MeshDomain"):
         EnergyObjective(make("poisson-2d"), model, SolveSettings(options=dict(quadrature="mesh")))
     with pytest.raises(ValueError, match="quadrature must be one of"):
+        EnergyObjective(p, model, SolveSettings(options=dict(quadrature="simpson")))
+    with pytest.raises(ValueError, match="quadrature='gauss' needs a problem on a Box"):
         EnergyObjective(p, model, SolveSettings(options=dict(quadrature="gauss")))
     with pytest.raises(ValueError, match="only apply with quadrature='mesh'"):
         EnergyObjective(p, model, SolveSettings(options=dict(quadrature_degree=6)))

@@ -290,3 +290,101 @@ def test_ritz_lbfgs_phase_uses_its_own_larger_fixed_quadrature():
     assert sol.status == "ok" and sol.settings.options["lbfgs_batch"] == 256
     with pytest.raises(ValueError, match="lbfgs_batch"):
         dlpde.solve("poisson-2d", "ritz", **tiny(steps=2, lbfgs_batch=0))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a user's PDE with energy=: Neumann and Robin conditions as natural boundary terms (dlpde.solvers.ritz)
+
+
+def _gauss_objective(problem, model, **kw):
+    s = SolveSettings(batch=64, boundary_batch=16, dtype="float64", options=dict(quadrature="gauss"), **kw)
+    return EnergyObjective(problem, model, s)
+
+
+def test_neumann_energy_term_equals_its_closed_form_in_1d():
+    # E(u) = ∫ ½u'² + 2u dx − 4u(1); u = (x + 1)²: ∫ 2(x+1)² + 2(x+1)² = 32/3, 4u(1) = 16 (the Gauss rule is exact)
+    problem = make("poisson-1d-neumann")
+    total, terms = _gauss_objective(problem, _Exact(problem.exact)).loss(1, resample=True)
+    assert float(terms["energy_neumann_right"].detach()) == pytest.approx(-16.0, rel=1e-14)
+    assert float(terms["energy"].detach()) == pytest.approx(32 / 3, rel=1e-13)
+    assert float(terms["loss_dirichlet_left"].detach()) < 1e-28
+    assert float(total.detach()) == pytest.approx(32 / 3 - 16, rel=1e-13)
+
+
+def test_neumann_and_robin_terms_on_a_face_and_a_predicate_in_2d():
+    # on the face x = 1 of (0, 1)², u = x + y, h = y: −∫ h u ds = −∫₀¹ y(1 + y) dy = −5/6; Robin α = 2, g = 1:
+    # ∫ ½·2u² − u ds = ∫₀¹ (1 + y)² − (1 + y) dy = 7/3 − 3/2 = 5/6
+    from dlpde.problems.conditions import Dirichlet, Neumann, Robin
+    right = lambda x: x[:, 0] > 1 - 1e-9  # noqa: E731 (the face as a predicate: its measure is estimated)
+    p = dlpde.PDE(Box.unit(2), lambda x, u: -u.laplacian(), [Dirichlet(0.0, on="left"),
+                  Neumann(lambda x: x[:, 1], on="right"), Robin(alpha=2.0, value=1.0, on=right, name="robin")],
+                  energy=lambda x, u, du: 0.5 * (du * du).sum(dim=1))
+    conds = {c.name: c for c in p.conditions()}
+    assert conds["neumann_right"].measure() == 1.0
+    assert conds["robin"].measure() == pytest.approx(1.0, rel=2e-2)
+    obj = EnergyObjective(p, _Exact(lambda x: x.sum(dim=1)), SolveSettings(batch=64, boundary_batch=40_000,
+                                                                           dtype="float64"))
+    _, terms = obj.loss(1, resample=True)
+    assert float(terms["energy_neumann_right"].detach()) == pytest.approx(-5 / 6, abs=1e-2)
+    assert float(terms["energy_robin"].detach()) == pytest.approx(5 / 6, abs=2e-2)
+    assert float(terms["energy"].detach()) == pytest.approx(1.0, abs=1e-12)  # ½|∇u|² = 1 everywhere
+
+
+def test_short_ritz_run_solves_the_neumann_problem():
+    # the case defaults (Gauss rule, 500 Adam + 500 L-BFGS, float64): measured 1.1e-5 in 3–5 s; without the
+    # boundary term −4u(1) the minimiser has u'(1) = 0 instead, (x + 1)² − 4(x + 1), an O(1) error
+    sol = dlpde.solve("poisson-1d-neumann", "ritz", progress=False, log_every=100, eval_every=100)
+    assert sol.status == "ok"
+    assert sol.metrics["rel_l2_error"] < 1e-4
+    assert sol.extra["energy"] == pytest.approx(32 / 3 - 16, abs=0.5)  # Monte Carlo estimate, ± 0.1 standard error
+
+
+def test_ritz_with_a_robin_condition_of_positive_alpha_trains():
+    # −u'' = 0 on (0, 1), u(0) = 0, u'(1) + u(1) = 1: u = x/2, the minimiser of ∫ ½u'² + ½u(1)² − u(1). The
+    # Dirichlet penalty's Robin bias u'(0)/(2β|∂Ω|) is 1/(8β) here: measured 0.29 at β = 1, 3.3e-3 at β = 100,
+    # 3.3e-5 at β = 10⁴ (ENGD, 30 steps, about 1 s)
+    from dlpde.problems.conditions import Dirichlet, Robin
+    p = dlpde.PDE(dlpde.geometry.Interval(0, 1), lambda x, u: -u.dxx(0),
+                  [Dirichlet(0.0, on="left"), Robin(alpha=1.0, value=1.0, on="right")],
+                  energy=lambda x, u, du: 0.5 * (du * du).sum(dim=1), exact=lambda x: x[:, 0] / 2)
+    sol = dlpde.solve(p, "ritz", optimizer="engd", quadrature="gauss", boundary_weight=1e4, dtype="float64",
+                      **tiny(steps=30, batch=64, boundary_batch=8))
+    assert sol.status == "ok" and sol.metrics["rel_l2_error"] < 1e-4
+
+
+def test_robin_with_negative_alpha_is_unbounded_below_and_refused():
+    # u = c(x + 1) has u(−1) = 0 and E = ∫ ½c² + 2c(x + 1) − ½(2c)² = 4c − c², so E → −∞: nothing to minimise
+    problem = make("poisson-1d-robin")
+    energies = []
+    for c in (1.0, 10.0, 100.0):
+        _, terms = _gauss_objective(problem, _Exact(lambda x, c=c: c * (x[:, 0] + 1))).loss(1, resample=True)
+        energies.append(float(sum(v for k, v in terms.items() if k.startswith("energy")).detach()))
+        assert energies[-1] == pytest.approx(4 * c - c * c, rel=1e-12)
+    assert energies[0] > energies[1] > energies[2]
+    with pytest.raises(ValueError, match=r"α = -1 < 0.*not coercive") as info:
+        dlpde.solve("poisson-1d-robin", "ritz", **tiny())
+    assert "'pinn'" in str(info.value).split("solvers that apply")[1]
+
+
+@pytest.mark.parametrize("case, why", [("helmholtz-2d", "indefinite"), ("kovasznay", "not symmetric"),
+                                       ("diffusion-1d", "time-dependent")])
+def test_ritz_refuses_deepxde_cases_without_an_energy_with_the_reason(case, why):
+    with pytest.raises(ValueError, match=why):
+        dlpde.solve(case, "ritz", **tiny())
+
+
+def test_helmholtz_below_the_first_eigenvalue_has_an_energy():
+    assert make("helmholtz-2d", k0=4.0).has_energy and not make("helmholtz-2d").has_energy  # 16 < 2π² < 16π²
+
+
+def test_ritz_refuses_a_neumann_condition_that_is_not_natural_for_the_energy():
+    from dlpde.problems.conditions import Dirichlet, Neumann
+    p = dlpde.PDE(dlpde.geometry.Interval(0, 1), lambda x, u: -2 * u.dxx(0) - 1.0,
+                  [Dirichlet(0.0, on="left"), Neumann(1.0, on="right")],
+                  energy=lambda x, u, du: (du * du).sum(dim=1) - u)  # flux 2u', natural condition 2u' = h
+    with pytest.raises(ValueError, match="flux"):
+        dlpde.solve(p, "ritz", **tiny())
+    with pytest.raises(ValueError, match="strong form only"):
+        dlpde.solve(dlpde.PDE(Box.unit(2), lambda x, u: -u.laplacian() - 1.0), "ritz", **tiny())
+    with pytest.raises(ValueError, match="quadrature='gauss' needs a problem on a Box"):
+        dlpde.solve("poisson-ball-Nd", "ritz", dim=2, quadrature="gauss", **tiny())

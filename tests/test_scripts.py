@@ -251,3 +251,12 @@ def test_a_grid_cell_without_results_or_reason_is_an_error():
         grid.cell([], cases, "dgm", label)
     row = {"case": cases[0], "solver": "dgm", "dim": 1, "error": 1.23e-3, "train_seconds": 45.0}
     assert grid.cell([row], cases, "dgm", label) == "`american-put-1d` 1.2e-03, 45 s"
+
+
+def test_a_grid_cell_with_runs_keeps_the_reasons_for_the_cases_they_do_not_cover():
+    grid = _grid_module()
+    label, cases = grid.CLASSES[8]  # DeepXDE's examples: ritz applies to poisson-1d-neumann alone
+    row = {"case": "poisson-1d-neumann", "solver": "ritz", "dim": 1, "error": 1.1e-5, "train_seconds": 3.0}
+    text = grid.cell([row], cases, "ritz", label)
+    assert text.startswith("`poisson-1d-neumann` 1.1e-05, 3 s<br>")
+    assert all(f"`{c}`" in text for c in cases if c != "poisson-1d-neumann")

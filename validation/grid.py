@@ -42,9 +42,9 @@ CLASSES = [
      ("burgers-1d", "poisson-1d-neumann", "poisson-1d-robin", "helmholtz-2d", "diffusion-1d", "wave-1d",
       "kovasznay", "diffusion-inverse")),
     ("Optimal transport and mean-field games", ("ot-gaussian", "ot-mixture-2d", "crowd-motion")),
+    ("Gradient flows on the unit square (heat, Allen–Cahn ε = 0.05)", ("heat-2d", "allen-cahn-2d")),
 ]
 
-_NO_ENERGY_T = "does not apply: time-dependent, no energy to minimise (a time-stepping Ritz is not built yet)"
 _NO_BSDE_BOX = ("does not apply: Deep BSDE needs a whole-space problem with terminal data, solved at one point x₀; "
                 "this class has boundaries")
 _NOT_MFG = "does not apply: not an optimal-transport or mean-field-game problem"
@@ -61,22 +61,33 @@ WHY = {
     (CLASSES[2][0], "dgm"): "not built yet (as for PINN)",
     (CLASSES[2][0], "ritz"): "does not apply as stated: not self-adjoint (drift, and a nonlinear driver for two of "
                              "the three)",
-    (CLASSES[3][0], "ritz"): _NO_ENERGY_T,
     (CLASSES[3][0], "deep-bsde"): _NO_BSDE_BOX + " (S ∈ [50, 150] with boundary data)",
     (CLASSES[4][0], "ritz"): "does not apply: a variational inequality in time, no energy to minimise",
     (CLASSES[4][0], "deep-bsde"): "does not apply: optimal stopping (a reflected BSDE), not the Deep BSDE recursion",
     (CLASSES[5][0], "ritz"): "does not apply: u_t + Δu − λ|∇u|² = 0 has no energy functional (time-dependent, "
                              "nonlinear in ∇u)",
-    (CLASSES[6][0], "ritz"): _NO_ENERGY_T,
+    (CLASSES[6][0], "ritz"): ("not built: time-stepping Ritz (minimizing movements, as for allen-cahn-2d) needs a "
+                              "bounded box of low dimension for its Gauss rule; this case lives on R^100"),
     (CLASSES[7][0], "ritz"): "does not apply: time-dependent with gradient-dependent drivers, no energy",
     (CLASSES[7][0], "pinn"): "not built yet: the cases offer deep-bsde only",
     (CLASSES[7][0], "dgm"): "not built yet: the cases offer deep-bsde only",
-    (CLASSES[8][0], "ritz"): "does not apply to the time-dependent and non-symmetric ones; the steady symmetric "
-                             "ones (Neumann, Robin) have no ritz pairing built yet",
     (CLASSES[8][0], "dgm"): "no validation run (every case offers dgm)",
     **{(CLASSES[9][0], s): _MFG_ONLY.format(solver=s) for s in ("pinn", "dgm", "ritz")},
+    (CLASSES[10][0], "pinn"): ("no validation run (heat-2d offers pinn; allen-cahn-2d's zero-Neumann boundary is "
+                               "not a condition the strong-form solvers take here)"),
+    (CLASSES[10][0], "dgm"): "not built yet (the strong form applies as for pinn)",
+    (CLASSES[10][0], "deep-bsde"): _NO_BSDE_BOX,
     (CLASSES[9][0], "deep-bsde"): "does not apply: a coupled forward–backward system for a density, not one "
                                   "semilinear parabolic PDE",
+}
+
+# reasons shown beside a cell's runs, for the class's cases that the runs do not cover
+BESIDE = {
+    (CLASSES[8][0], "ritz"): ("the others do not apply: `poisson-1d-robin` (u'(1) = u(1)) is not coercive, "
+                              "∫u'v' − u(1)v(1) at u = x + 1 is 2 − 4 < 0, so E(c(x + 1)) = 4c − c² → −∞; "
+                              "`helmholtz-2d` is indefinite (k₀² = 16π² above −Δ's first eigenvalue 2π², a saddle "
+                              "point); `kovasznay` is non-symmetric Navier–Stokes; `burgers-1d`, `diffusion-1d`, "
+                              "`wave-1d` and `diffusion-inverse` are time-dependent without a gradient-flow energy"),
 }
 
 
@@ -130,9 +141,12 @@ def cell(results: list[dict], cases, solver: str, label: str) -> str:
                 continue
             found.append(f"`{r['case']}`{dim}{opt}{variant} {value}" + (f", {secs:.0f} s" if secs is not None else ""))
     if found:
-        return "<br>".join(sorted(set(found)))
+        beside = f"<br>{BESIDE[(label, solver)]}" if (label, solver) in BESIDE else ""
+        return "<br>".join(sorted(set(found))) + beside
     if (label, solver) in WHY:
         return WHY[(label, solver)]
+    if (label, solver) in BESIDE:
+        return BESIDE[(label, solver)]
     raise KeyError(f"grid cell ({label!r}, {solver!r}) has neither results nor a stated reason; add one to WHY")
 
 

@@ -101,12 +101,16 @@ RUNS: list[Run] = [
         checks={"final_rel_l2_error": 1e-3, "time_error": 1e-3},
         note="log-price heat flow, 40 BDF2 steps; closed form at S = K, t = 0; final_rel_l2_error is w over "
              "ln(S/K) at t = 0"),
+    Run("heat-2d", "pinn", target=1e-3, note="exact two-mode solution; rel. L2 over (0, 1)² × (0, T)"),
+    Run("heat-2d", "dgm", target=1e-3, note="exact two-mode solution; rel. L2 over (0, 1)² × (0, T)"),
     Run("allen-cahn-2d", "ritz", target=1e-2, metric="final_rel_l2_error_same_step",
         checks={"final_rel_l2_error": 2e-2},
         note="ε = 0.05, shrinking circle, zero Neumann; P2 finite elements (64² cells) with the same implicit-Euler "
              "steps; final_rel_l2_error against BDF2 with 50 steps (converged in time)"),
     # DeepXDE's documented examples, written with the PDE API (dlpde.problems.deepxde_cases; REFERENCES.md §6)
     Run("poisson-1d-neumann", "pinn", target=1e-4, note="u'' = 2, u(−1) = 0, u'(1) = 4; exact (x+1)²"),
+    Run("poisson-1d-neumann", "ritz", target=1e-4,
+        note="energy ∫ ½u'² + 2u − 4u(1), the Neumann condition natural; Gauss rule; exact (x+1)²"),
     Run("poisson-1d-robin", "pinn", target=1e-4, note="u'' = 2, u(−1) = 0, u'(1) = u(1); exact (x+1)²"),
     Run("helmholtz-2d", "pinn", target=1e-3, note="k₀ = 4π; exact sin(k₀x)sin(k₀y)"),
     Run("diffusion-1d", "pinn", target=1e-3, note="exact e^{−t} sin πx"),
@@ -114,6 +118,7 @@ RUNS: list[Run] = [
     Run("kovasznay", "pinn", target=1e-3, metric="rel_l2_error_u", checks={"rel_l2_error_v": 1e-3,
                                                                             "rel_l2_error_p": 1e-2},
         note="Re = 20; Kovasznay's exact flow"),
+    Run("diffusion-1d", "dgm", target=1e-3, note="u = e^{−t} sin(πx); the case's defaults, DGM network"),
     Run("diffusion-inverse", "pinn", target=1e-3, checks={"C_rel_error": 2e-3},
         note="C recovered from 10 observations at t = 1 (true 1, start 2)"),
     # Deep BSDE (Han, Jentzen & E 2018; E, Han & Jentzen 2017): u(0, x₀) against the reference value, paper dimensions

@@ -18,6 +18,10 @@ column (last) of a time-dependent problem. Each condition acts on one output ``c
 with ``on=``, on part of the boundary: a named face (``"left"``/``"right"`` = x0 low/high, ``"bottom"``/``"top"``
 = x1, ``"x2-"``/``"x2+"`` for any axis) of a ``Box``/``Interval`` (also under a time interval), or a predicate
 x ↦ bool mask (n,) on boundary points, e.g. ``on=lambda x: x[:, 0] > 0``. ``weight`` scales its loss term.
+
+For Deep Ritz (a ``PDE`` with ``energy=``), Dirichlet conditions are essential (penalised, or exact with a hard
+constraint) and Neumann and Robin conditions are natural: they add ``natural_energy`` integrated over their part of
+the boundary (``measure``), −∫ g u ds and ∫ ½αu² − g u ds (``dlpde.solvers.ritz``).
 """
 from __future__ import annotations
 
@@ -130,6 +134,31 @@ class PDECondition:
         """What the error needs besides the network, fixed while the points are: (n, q)."""
         return torch.zeros(x.shape[0], 0, dtype=x.dtype, device=x.device)
 
+    def measure(self) -> float:
+        """The measure of the boundary part the condition's points cover (its ``sample`` is uniform on it): the
+        whole boundary's, a named face's (the product of the other widths; a point, measure 1, in 1-D), or for a
+        predicate the boundary's times the fraction of 2¹⁶ fixed uniform boundary points it selects (a Monte
+        Carlo estimate, relative error ≈ √((1 − p)/(p·2¹⁶)))."""
+        domain = self.domain
+        if domain is None:
+            raise ValueError(f"the {self.kind} condition is not bound to a domain (PDE binds it)")
+        if self.on is None:
+            return float(domain.boundary_measure)
+        if isinstance(self.on, str):
+            axis, _ = _face(domain, self.on)
+            box = domain.space if isinstance(domain, SpaceTime) else domain
+            extent = float(domain.t1 - domain.t0) if isinstance(domain, SpaceTime) else 1.0
+            return float(box.face_measures()[axis]) * extent
+        x = domain.sample_boundary(2**16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        return float(domain.boundary_measure) * float(self.on(x).double().mean())
+
+    natural = False  # True: a natural condition of the energy ½|∇u|² + …, entering it as ∫ natural_energy ds
+
+    def natural_energy(self, x: Tensor, u: Tensor, data: Tensor) -> Tensor:
+        """The boundary density b(x, u) whose integral over the condition's part of the boundary the Ritz energy
+        adds (``natural`` conditions only), with ``data`` from ``data(x)``."""
+        raise ValueError(f"a {self.kind} condition is not a natural condition of an energy")
+
     def error(self, x: Tensor, u: Field, data: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -214,6 +243,12 @@ class Neumann(PDECondition):
     def error(self, x, u, data):
         return u.normal_derivative(data[:, 1:]) - data[:, 0]
 
+    natural = True
+
+    def natural_energy(self, x, u, data):
+        """−h u: E(u) = ∫_Ω ½|∇u|² − f u − ∫_Γ h u ds is stationary exactly when ∂u/∂n = h on Γ."""
+        return -data[:, 0] * u
+
 
 @dataclass(frozen=True)
 class Robin(PDECondition):
@@ -235,6 +270,13 @@ class Robin(PDECondition):
 
     def error(self, x, u, data):
         return u.normal_derivative(data[:, 2:]) + data[:, 1] * u() - data[:, 0]
+
+    natural = True
+
+    def natural_energy(self, x, u, data):
+        """½αu² − g u: E(u) = ∫_Ω ½|∇u|² − f u + ∫_Γ ½αu² − g u ds is stationary exactly when ∂u/∂n + αu = g;
+        with α ≥ 0 the added term is convex (with α < 0 the energy can be unbounded below)."""
+        return 0.5 * data[:, 1] * u * u - data[:, 0] * u
 
 
 @dataclass(frozen=True)

@@ -28,27 +28,48 @@ Tensor = torch.Tensor
 PI = math.pi
 
 
+def _energy_1d(x: Tensor, u: Tensor, du: Tensor) -> Tensor:
+    """½u'² + 2u: the energy density of −u'' = f with f = −2 (u'' = 2)."""
+    return 0.5 * (du * du).sum(dim=1) + 2.0 * u
+
+
 def poisson_1d_neumann() -> PDE:
-    """u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = 4 (DeepXDE example Poisson_Neumann_1d)."""
+    """u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = 4 (DeepXDE example Poisson_Neumann_1d). Energy (Deep Ritz):
+    E(u) = ∫ ½u'² + 2u dx − 4u(1) over u(−1) = 0, the Neumann condition natural."""
     return PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2.0,
-               [Dirichlet(0.0, on="left"), Neumann(4.0, on="right")],
+               [Dirichlet(0.0, on="left"), Neumann(4.0, on="right")], energy=_energy_1d,
                exact=lambda x: (x[:, 0] + 1) ** 2, case="poisson-1d-neumann")
 
 
 def poisson_1d_robin() -> PDE:
-    """u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = u(1), i.e. ∂u/∂n − u = 0 at x = 1 (DeepXDE Poisson_Robin_1d)."""
+    """u'' = 2 on [−1, 1], u(−1) = 0, u'(1) = u(1), i.e. ∂u/∂n − u = 0 at x = 1 (DeepXDE Poisson_Robin_1d).
+
+    Its energy E(u) = ∫ ½u'² + 2u dx − ½u(1)² (Robin α = −1) is unbounded below: along u = c(x + 1),
+    E = c² + 4c − 2c² = 4c − c² → −∞, since the bilinear form ∫u'v' − u(1)v(1) has a(x+1, x+1) = 2 − 4 < 0.
+    The solution is a saddle point of E, so Deep Ritz refuses the case (Robin α < 0)."""
     return PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2.0,
-               [Dirichlet(0.0, on="left"), Robin(alpha=-1.0, value=0.0, on="right")],
+               [Dirichlet(0.0, on="left"), Robin(alpha=-1.0, value=0.0, on="right")], energy=_energy_1d,
                exact=lambda x: (x[:, 0] + 1) ** 2, case="poisson-1d-robin")
 
 
 def helmholtz_2d(k0: float = 4 * PI) -> PDE:
-    """−Δu − k₀²u = k₀² sin(k₀x) sin(k₀y) on (0, 1)², u = 0 (DeepXDE Helmholtz_Dirichlet_2d, n = 2)."""
+    """−Δu − k₀²u = k₀² sin(k₀x) sin(k₀y) on (0, 1)², u = 0 (DeepXDE Helmholtz_Dirichlet_2d, n = 2).
+
+    Energy: ∫ ½|∇u|² − ½k₀²u² − f u, coercive only when k₀² is below −Δ's first Dirichlet eigenvalue 2π² on the
+    unit square; for larger k₀ (the case's 4π) it is indefinite and Deep Ritz refuses the case."""
     def exact(x):
         return torch.sin(k0 * x[:, 0]) * torch.sin(k0 * x[:, 1])
 
+    first = 2 * PI**2
+    if k0**2 < first:
+        energy, why = (lambda x, u, du: 0.5 * (du * du).sum(dim=1) - 0.5 * k0**2 * u * u - k0**2 * exact(x) * u), ""
+    else:
+        energy = None
+        why = (f"−Δu − k₀²u with k₀² = {k0**2:.4g} above −Δ's first Dirichlet eigenvalue 2π² = {first:.4g}: the "
+               "energy ∫ ½|∇u|² − ½k₀²u² − f u is indefinite (unbounded below along sin(πx)sin(πy)), the solution "
+               "a saddle point, not a minimiser")
     return PDE(Box.unit(2), lambda x, u: -u.laplacian() - k0**2 * u() - k0**2 * exact(x), [Dirichlet(0.0)],
-               exact=exact, case="helmholtz-2d", params={"k0": k0})
+               exact=exact, case="helmholtz-2d", params={"k0": k0}, energy=energy, no_energy=why)
 
 
 def _diffusion_source(x: Tensor) -> Tensor:
@@ -98,7 +119,9 @@ def kovasznay(Re: float = 20.0) -> PDE:
     return PDE(Box([-0.5, -0.5], [1.0, 1.5]), navier_stokes,
                [Dirichlet(lambda x: exact(x)[:, 0], component="u"), Dirichlet(lambda x: exact(x)[:, 1], component="v"),
                 Dirichlet(lambda x: exact(x)[:, 2], component="p", on="right")],
-               outputs=("u", "v", "p"), exact=exact, case="kovasznay", params={"Re": Re})
+               outputs=("u", "v", "p"), exact=exact, case="kovasznay", params={"Re": Re},
+               no_energy="the convection term (u·∇)u is not the variation of any functional (the operator is not "
+                         "symmetric), so the flow is no energy minimiser")
 
 
 def diffusion_inverse(C0: float = 2.0) -> PDE:
@@ -118,9 +141,15 @@ def cases() -> list:
     both = ("pinn", "dgm")
     f64 = dict(dtype="float64")
     return [
-        Case("poisson-1d-neumann", poisson_1d_neumann, both, "u'' = 2 on [−1,1], u(−1) = 0, u'(1) = 4 (DeepXDE)",
+        # ritz: the energy ∫ ½u'² + 2u − 4u(1) on one fixed Gauss–Legendre rule (8 cells × 8 nodes = batch 64)
+        # with 500 Adam + 500 L-BFGS steps in float64: 1.1e-5 in 5 s (seeds 1, 2 with 1000 Adam: 2.3e-5, 1.0e-5;
+        # 1500 L-BFGS steps change nothing); Monte Carlo points (64 a step, L-BFGS on one draw) diverge to 4e2.
+        # The penalty's Robin bias at x = −1 is u'(−1)/(2β|∂Ω|) = 0 here; β = 1000 gave 6.3e-5 (stiffer L-BFGS).
+        # optimizer="engd" (30 steps on the same rule, no L-BFGS): 3.0e-8 in 1.6 s
+        Case("poisson-1d-neumann", poisson_1d_neumann, both + ("ritz",),
+             "u'' = 2 on [−1,1], u(−1) = 0, u'(1) = 4 (DeepXDE)",
              defaults=dict(steps=2000, batch=64, boundary_batch=16, width=20, depth=3, lr=1e-3, lbfgs_steps=500,
-                           **f64)),
+                           **f64, ritz=dict(steps=500, quadrature="gauss"))),
         Case("poisson-1d-robin", poisson_1d_robin, both, "u'' = 2 on [−1,1], u(−1) = 0, u'(1) = u(1) (DeepXDE)",
              defaults=dict(steps=2000, batch=64, boundary_batch=16, width=20, depth=3, lr=1e-3, lbfgs_steps=500,
                            **f64)),

@@ -364,11 +364,13 @@ AC_RITZ = dict(TIME_RITZ, optimizer="adam", steps=0, lbfgs_steps=300, initial_st
 def cases() -> list[Case]:
     """The registry entries (``dlpde.problems.registry._all_cases``)."""
     return [
-        Case("heat-2d", Heat2D, ("ritz", "pinn"),
+        Case("heat-2d", Heat2D, ("ritz", "pinn", "dgm"),
              "u_t = Δu on (0,1)², u = 0, two sine modes; exact; time-stepping Ritz (minimizing movements)",
              defaults=dict(ritz=dict(HEAT_RITZ),
                            pinn=dict(steps=3000, batch=2000, boundary_batch=500, width=32, depth=4, lr=2e-3,
-                                     lbfgs_steps=1000, boundary_weight=10.0))),
+                                     lbfgs_steps=1000, boundary_weight=10.0),
+                           dgm=dict(steps=3000, batch=1000, boundary_batch=500, width=32, depth=3, lr=2e-3,
+                                    lbfgs_steps=0, boundary_weight=10.0))),
         Case("allen-cahn-2d", AllenCahn2D, ("ritz",),
              "u_t = ε²Δu + u − u³ on (0,1)², ∂ₙu = 0, ε = 0.05, shrinking circle; P2 finite element reference",
              defaults=dict(ritz=dict(AC_RITZ))),

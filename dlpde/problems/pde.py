@@ -14,6 +14,15 @@ Inputs are points x of shape (n, D): the space coordinates, then time (last colu
 same layout as ``sol(t, x)`` stacks. The residual returns one tensor (n,) per equation: a tensor, a list (systems;
 loss terms ``loss_pde0``, ``loss_pde1``, …) or a dict (``loss_pde_<key>``). The strong-form solvers (PINN, DGM)
 minimise Σ mean r² + boundary_weight · Σ_c weight_c · mean e_c² (``dlpde.problems.conditions``).
+
+Deep Ritz needs the energy as well, which the strong form does not determine: ``energy=e`` gives its density
+e(x, u, ∇u) (u (n,), ∇u (n, d) → (n,)) for a steady scalar problem, e.g. for u'' = 2 (−u'' = f, f = −2)
+
+    PDE(Interval(-1, 1), lambda x, u: u.dxx(0) - 2.0, [Dirichlet(0.0, on="left"), Neumann(4.0, on="right")],
+        energy=lambda x, u, du: 0.5 * (du * du).sum(dim=1) + 2.0 * u)
+
+Neumann and Robin conditions then enter as the natural boundary terms of that energy (``dlpde.solvers.ritz``).
+``no_energy="why"`` records why a problem has none Deep Ritz could minimise (its refusal says so).
 """
 from __future__ import annotations
 
@@ -82,10 +91,15 @@ class PDE(Problem):
     def __init__(self, domain, equation: Callable, conditions: Sequence[PDECondition] = (), *,
                  time: tuple[float, float] | None = None, outputs: int | Sequence[str] = 1,
                  unknowns: Mapping[str, float] | None = None, exact: Callable[[Tensor], Tensor] | None = None,
-                 exact_unknowns: Mapping[str, float] | None = None, case: str = "custom", params: dict | None = None):
+                 exact_unknowns: Mapping[str, float] | None = None, case: str = "custom", params: dict | None = None,
+                 energy: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None, no_energy: str = ""):
         space = _as_domain(domain)
         if not callable(equation):
             raise TypeError("equation must be a function (x, u) -> residual tensor(s)")
+        if energy is not None and not callable(energy):
+            raise TypeError("energy must be a function (x, u, grad) -> energy density of shape (n,)")
+        if not isinstance(no_energy, str):
+            raise TypeError(f"no_energy must be a sentence saying why there is no energy, got {no_energy!r}")
         self.space = space
         if time is not None:
             try:
@@ -107,6 +121,10 @@ class PDE(Problem):
         self.case = case
         self._params = {"dim": self.dim, **(params or {})}
         self._conditions = self._bind(conditions)
+        self._energy, self.no_energy = energy, no_energy
+        if energy is not None and (self.time_dependent or self.n_outputs != 1 or self.unknowns):
+            raise ValueError(f"{case}: energy= is for a steady problem with one output and no unknowns (Deep Ritz "
+                             "minimises it over u alone)")
 
     # -- description ----------------------------------------------------------------------------------
     @property
@@ -234,6 +252,24 @@ class PDE(Problem):
                 out = out + (x[:, -1:] - t0) * v0
             return out
         return phi, g, names, comps
+
+    # -- energy (Deep Ritz) ----------------------------------------------------------------------------
+    @property
+    def has_energy(self) -> bool:
+        return self._energy is not None
+
+    def energy_density(self, x: Tensor, u: Tensor, grad: Tensor) -> Tensor:
+        """The density e(x, u, ∇u) given as ``energy=``, checked to be (n,)."""
+        if self._energy is None:
+            raise ValueError(f"{self.case} has no energy: PDE(..., energy=lambda x, u, grad: ...)")
+        e = self._energy(x, u, grad)
+        if isinstance(e, torch.Tensor) and e.shape == (x.shape[0], 1):
+            e = e[:, 0]
+        if not isinstance(e, torch.Tensor) or e.shape != x.shape[:1]:
+            shape = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
+            raise ValueError(f"the energy density of {self.case} must have one value per point, shape "
+                             f"({x.shape[0]},), got {shape}")
+        return e
 
     # -- references -----------------------------------------------------------------------------------
     @property

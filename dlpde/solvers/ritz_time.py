@@ -57,7 +57,7 @@ from dlpde.reference.gradient_flow import SCHEMES, bdf_anchor, time_grid
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import init_model, record_run
-from dlpde.solvers.ritz import DeepRitz, density_hessian_factor, field_and_gradient
+from dlpde.solvers.ritz import DeepRitz, density_hessian_factor, field_and_gradient, gauss_box
 from dlpde.training import Trainer
 from dlpde.training.history import History
 from dlpde.training.progress import Progress
@@ -96,29 +96,6 @@ def time_settings(T: float, options: dict, default_steps: int = 20) -> tuple[np.
         return time_grid(T, max(1, math.ceil(T / tau - 1e-9))), scheme
     steps = _count("time_steps", options.get("time_steps", default_steps))
     return time_grid(T, steps, grading), scheme
-
-
-def gauss_box(lo: Tensor, hi: Tensor, cells: int, points: int, breaks: list[list[float]] | None = None, *,
-              dtype: torch.dtype = torch.float64, device=None) -> tuple[Tensor, Tensor]:
-    """Tensor Gauss–Legendre rule on the box [lo, hi]: ``points`` nodes on each of ``cells`` equal cells per axis,
-    cells also split at ``breaks[i]`` (points of axis i inside the box). Returns nodes (M, d) and weights (M,)
-    (their sum is the box's volume; exact for polynomials of degree 2·points − 1 in each variable per cell)."""
-    _count("quadrature_cells", cells)
-    _count("quadrature_points", points)
-    t, w = np.polynomial.legendre.leggauss(points)
-    axes_x, axes_w = [], []
-    for i in range(lo.numel()):
-        a, b = float(lo[i]), float(hi[i])
-        extra = [p for p in (breaks[i] if breaks else []) if a < p < b]
-        edges = np.unique(np.concatenate([np.linspace(a, b, cells + 1), extra]))
-        mid, half = (edges[1:] + edges[:-1]) / 2, (edges[1:] - edges[:-1]) / 2
-        axes_x.append((mid[:, None] + half[:, None] * t[None, :]).reshape(-1))
-        axes_w.append((half[:, None] * w[None, :]).reshape(-1))
-    grids = np.meshgrid(*axes_x, indexing="ij")
-    weights = np.meshgrid(*axes_w, indexing="ij")
-    x = np.stack([g.reshape(-1) for g in grids], axis=1)
-    wt = np.prod(np.stack([g.reshape(-1) for g in weights], axis=1), axis=1)
-    return torch.as_tensor(x, dtype=dtype, device=device), torch.as_tensor(wt, dtype=dtype, device=device)
 
 
 # ---------------------------------------------------------------------------------------------------------
