@@ -229,11 +229,6 @@ def test_pinn_sampling_follows_the_forward_process():
     assert len(shift) == len(scale) == 4 and shift[-1] == 1.0
 
 
-def test_pinn_refuses_state_dependent_diffusion():
-    with pytest.raises(ValueError, match="deep-bsde"):
-        dlpde.solve("black-scholes-basket", "pinn", dim=2)
-
-
 def test_pinn_trains_on_hjb_lq_to_the_cole_hopf_value():
     """PINN on hjb-lq, d = 2, against the Cole–Hopf quadrature u(0, 0) = 0.39982 (``dlpde.reference.hjb``). Catches a
     wrong strong form: the driver's sign flipped (u_t + Δu + λ|∇u|²) gives +0.519."""
