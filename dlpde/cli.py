@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "average, at least 1)")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction,
                    help="progress: a bar on a terminal, a line every 10 s otherwise (default: on)")
+    s.add_argument("--compile", choices=["auto", "on", "off"], type=str.lower,
+                   help="torch.compile the PINN/DGM loss: auto (default: where the estimated saving exceeds the "
+                        "compilation), on or off")
     s.add_argument("--derivative", help="auto | forward | autograd | hutchinson | sdgd (default: auto)")
     s.add_argument("--seed", type=_nonneg_int("--seed"), help="random seed (default: 0)")
     s.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda where available, else cpu")

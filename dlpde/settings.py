@@ -240,4 +240,7 @@ CLI_SETTINGS = ("steps", "batch", "boundary_batch", "boundary_weight", "width", 
 
 def settings_from_args(args) -> dict:
     """The solver settings given on a command line (an argparse namespace); those left out are absent."""
-    return {k: getattr(args, k) for k in CLI_SETTINGS if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k) for k in CLI_SETTINGS if getattr(args, k, None) is not None}
+    if getattr(args, "compile", None) is not None:  # a solver option: auto | on | off
+        given["compile"] = {"auto": "auto", "on": True, "off": False}[args.compile]
+    return given

@@ -17,6 +17,7 @@ from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
 from dlpde.solvers.collocation import CollocationSamples, Part, row_block, weighted_loss
+from dlpde.training.compiled import compile_decision
 
 Tensor = torch.Tensor
 
@@ -26,8 +27,8 @@ class PDEObjective(CollocationSamples):
     least_squares = True  # ENGD: the rows are residuals (dlpde.training.engd)
 
     def __init__(self, problem: PDE, model: nn.Module, s: SolveSettings):
-        if s.options.get("compile"):
-            raise ValueError("compile=True is not available for PDE problems yet; leave it off")
+        compile_decision(s.options.get("compile", "auto"), steps=s.steps, points=s.batch, rows=1, parameters=1,
+                         device=s.torch_device, unsupported="the loss of a user's PDE is not compiled yet")
         self.problem, self.model, self.s = problem, model, s
         self.gen = s.generator()
         self.conditions = active_conditions(problem, model)  # those a hard constraint does not satisfy already

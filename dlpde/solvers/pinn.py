@@ -9,6 +9,7 @@ pay the compilation). It is tested equal to the eager loss.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable
 
@@ -21,6 +22,9 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
 from dlpde.solvers.collocation import CollocationSamples, Part, condition_values, row_block, weighted_loss
+from dlpde.training.compiled import CompiledOrEager, compile_decision
+
+log = logging.getLogger(__name__)
 
 
 class StrongFormObjective(CollocationSamples):
@@ -36,10 +40,31 @@ class StrongFormObjective(CollocationSamples):
         self.cond_points: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._checked = False  # the problem's data are checked once, at the first loss (one host sync)
         self._terms = self._loss_terms
-        if s.options.get("compile"):
-            if s.derivative in ("hutchinson", "sdgd"):
-                raise ValueError("compile=True needs an exact derivative method ('auto', 'forward' or 'autograd')")
-            self._terms = torch.compile(self._loss_terms, dynamic=False)
+        self.compiled, self.compile_reason = compile_decision(
+            s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
+            rows=self._jet_rows(), parameters=sum(p.numel() for p in model.parameters()),
+            device=s.torch_device, unsupported=self._compile_unsupported())
+        log.info("%s: torch.compile %s (%s)", problem.case, "on" if self.compiled else "off", self.compile_reason)
+        if self.compiled:
+            self._terms = CompiledOrEager(self._loss_terms, problem.case)
+
+    def _compile_unsupported(self) -> str | None:
+        """Why this loss is not compiled at all: stochastic derivatives draw random directions inside the loss,
+        and residuals along state-dependent directions take a reverse pass inside it."""
+        if self.s.derivative in ("hutchinson", "sdgd"):
+            return "it needs an exact derivative method ('auto', 'forward' or 'autograd')"
+        if self.s.optimizer == "engd":
+            return "ENGD evaluates its own per-sample Jacobians (the loss is only its line search)"
+        if getattr(self.problem, "second_order_directions", None) is not None:
+            return "the trace along the problem's diffusion directions is not compiled yet"
+        if not hasattr(self.model, "forward_jet") or self.s.derivative == "autograd":
+            return "nested reverse passes (derivative='autograd') are not compiled"
+        return None
+
+    def _jet_rows(self) -> int:
+        """Values carried per point through the network by the forward jet: u, one tangent per input (at most the
+        width after the QR-compressed first layer) and the second derivative."""
+        return 2 + min(self.problem.input_dim, self.s.width)
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
