@@ -9,6 +9,12 @@ documentation does (a sum of ``dde.grad.hessian`` diagonal entries).
     python benchmarks/pinn_step.py --report-only          # rebuild PINN_STEP.md from the stored rows
     python benchmarks/pinn_step.py --tiny --out /tmp/PINN_STEP.md   # 3 steps at d = 2, no compile: the script only
 
+The "default path" columns are whole runs through ``dlpde.solve`` with default settings apart from the network and
+points (3000 steps at d ≤ 10, 300 above; ``--default-steps``), training wall time including any torch.compile
+warm-up, divided by the steps; DeepXDE's ``model.train`` over the same steps, first step included. dlpde runs
+twice in a fresh process each: with a new torch.compile cache folder ("new": the graph was never compiled on this
+machine; torch's one-time instruction-set probes are built first, untimed) and again with that folder ("cached").
+
 Each dimension's row is stored in ``benchmarks/pinn_step/d<d>.json`` and the markdown is rebuilt from all of them.
 Both libraries run on ``--threads`` CPU threads (default: torch's default, written into the file and its command).
 """
@@ -19,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,7 +59,8 @@ net = dde.nn.FNN([d] + [64] * 4 + [1], "tanh", "Glorot normal")
 model = dde.Model(data, net)
 with contextlib.redirect_stdout(io.StringIO()):
     model.compile("adam", lr=1e-3)
-    model.train(iterations=warmup, display_every=10**9)
+    if warmup:
+        model.train(iterations=warmup, display_every=10**9)
     t = time.perf_counter()
     model.train(iterations=steps, display_every=10**9)
     dt = time.perf_counter() - t
@@ -90,6 +98,48 @@ def time_dlpde(d: int, steps: int, warmup: int, compile_: bool) -> float:
     return 1000 * (time.perf_counter() - t) / steps
 
 
+DEFAULT_PATH_SCRIPT = r"""
+import json, logging, sys
+import torch
+d, steps, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+torch.compile(lambda x: torch.tanh(2 * x) + 1)(torch.ones(8))  # torch's one-time ISA probes, not timed
+import dlpde
+said = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        said.append(record.getMessage())
+logging.getLogger("dlpde").addHandler(Keep())
+logging.getLogger("dlpde").setLevel(logging.INFO)
+sol = dlpde.solve("poisson-sin-Nd", "pinn", dim=d, steps=steps, lbfgs_steps=0, batch=2000, boundary_batch=400,
+                  width=64, depth=4, activation="tanh", lr=1e-3, progress=False)
+choice = next((m.split(": ", 1)[1] for m in said if "torch.compile" in m), "?")
+print(json.dumps({"ms_per_step": 1000 * sol.wall_time_s / steps, "compile": choice}))
+"""
+
+
+def time_default_path(d: int, steps: int, threads: int, cache: str) -> dict:
+    """A whole ``dlpde.solve`` run with default settings in a fresh process, torch.compile's cache in ``cache``."""
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", DEFAULT_PATH_SCRIPT, str(d), str(steps), str(threads)],
+                         capture_output=True, text=True, env=env, timeout=7200)
+    if out.returncode != 0:
+        raise RuntimeError(f"dlpde default-path run failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def default_path(d: int, steps: int, threads: int) -> dict:
+    """The default-path columns: dlpde with a new and with a cached compilation, DeepXDE over the same steps."""
+    with tempfile.TemporaryDirectory(prefix="dlpde-inductor-") as cache:
+        new = time_default_path(d, steps, threads, cache)
+        cached = time_default_path(d, steps, threads, cache)
+    dde = time_deepxde(d, steps, 0, threads)
+    print(f"d = {d}, {steps} steps through dlpde.solve: DeepXDE {dde:.1f} ms/step, dlpde {new['ms_per_step']:.1f} "
+          f"(new compile) / {cached['ms_per_step']:.1f} (cached) ms/step; {new['compile']}", flush=True)
+    return {"steps": steps, "deepxde_ms": dde, "new_ms": new["ms_per_step"], "cached_ms": cached["ms_per_step"],
+            "choice": new["compile"]}
+
+
 def time_deepxde(d: int, steps: int, warmup: int, threads: int) -> float:
     env = dict(os.environ, DDE_BACKEND="pytorch")
     out = subprocess.run([sys.executable, "-c", DEEPXDE_SCRIPT, str(d), str(steps), str(warmup), str(threads)],
@@ -101,6 +151,8 @@ def time_deepxde(d: int, steps: int, warmup: int, threads: int) -> float:
 
 HEAD = ("| d | DeepXDE ms/step | dlpde eager ms/step | dlpde compiled ms/step | speed-up eager | speed-up compiled |\n"
         "|---|---|---|---|---|---|")
+HEAD_DEFAULT = ("| d | steps | DeepXDE ms/step | dlpde default, new compile ms/step | dlpde default, cached ms/step | "
+                "speed-up new | speed-up cached | dlpde's choice |\n|---|---|---|---|---|---|---|---|")
 
 
 def _ms(v) -> str:
@@ -119,6 +171,16 @@ def write(out: Path) -> Path:
              f"torch {torch_v}", "", HEAD]
     lines += [f"| {r['d']} | {_ms(r['deepxde_ms'])} | {_ms(r['eager_ms'])} | {_ms(r['compiled_ms'])} | "
               f"{_x(r['speedup_eager'])} | {_x(r['speedup_compiled'])} |" for r in rows]
+    default_rows = [r for r in rows if r.get("default")]
+    if default_rows:
+        lines += ["", "Default path: whole `dlpde.solve` runs, defaults apart from network and points, training wall "
+                  "time (torch.compile warm-up included) / steps, against DeepXDE's `model.train` over the same "
+                  "steps:", "", HEAD_DEFAULT]
+        for r in default_rows:
+            g = r["default"]
+            lines.append(f"| {r['d']} | {g['steps']} | {_ms(g['deepxde_ms'])} | {_ms(g['new_ms'])} | "
+                         f"{_ms(g['cached_ms'])} | {_x(g['deepxde_ms'] / g['new_ms'])} | "
+                         f"{_x(g['deepxde_ms'] / g['cached_ms'])} | {g['choice']} |")
     lines += ["", f"Rows stored in `{_report.results_folder(out).name}/` beside this file (one JSON file per d), "
               "rebuilt by `python benchmarks/pinn_step.py --report-only`. Runs (load average at the start):"]
     groups: dict[tuple, list[str]] = {}
@@ -141,6 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(OUT), help="markdown file; the rows are stored in the folder beside it")
     ap.add_argument("--report-only", action="store_true", help="rebuild the markdown from the stored rows")
     ap.add_argument("--tiny", action="store_true", help="d = 2, 3 steps, no torch.compile (needs --out)")
+    ap.add_argument("--default-steps", type=int, help="steps of the default-path runs (default: 3000 at d ≤ 10, "
+                    "300 above; 0 skips them)")
     args = ap.parse_args(argv)
     _report.tiny_needs_out(ap, args, OUT)
     if args.threads:
@@ -157,7 +221,9 @@ def main(argv=None) -> int:
         eager = time_dlpde(d, steps, warmup, False)
         compiled = None if args.tiny else time_dlpde(d, steps, warmup, True)
         dde_ms = time_deepxde(d, steps, warmup, threads)
-        r = {"d": d, "deepxde_ms": dde_ms, "eager_ms": eager, "compiled_ms": compiled,
+        n = 3 if args.tiny else (args.default_steps if args.default_steps is not None else (3000 if d <= 10 else 300))
+        default = default_path(d, n, threads) if n else None
+        r = {"default": default, "d": d, "deepxde_ms": dde_ms, "eager_ms": eager, "compiled_ms": compiled,
              "speedup_eager": dde_ms / eager, "speedup_compiled": None if compiled is None else dde_ms / compiled,
              "steps": steps, "warmup": warmup, "threads": threads, "torch": torch.__version__, "command": command,
              "machine": _report.machine(threads), "tiny": args.tiny, "measured": _report.when()["measured"],

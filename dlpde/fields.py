@@ -84,10 +84,9 @@ class FieldEvaluator:
         self._note(("jacobian",))
         if self._jacobian is None:
             if self.forward:
-                weights = self._diag_weights(self.base_key) if self.base_key is not None else None
-                jet = self._jet(self._eye,
-                                _unless_unit(weights) if weights is not None else torch.zeros(
-                                    self.D, dtype=self.x.dtype, device=self.x.device))
+                weights = (self._diag_weights(self.base_key) if self.base_key is not None
+                           else torch.zeros(self.D, dtype=self.x.dtype, device=self.x.device))
+                jet = self._jet(self._eye, weights)
                 self._jacobian = jet.tangent
                 if self.base_key is not None:
                     self._second[self.base_key] = jet.second
@@ -117,7 +116,12 @@ class FieldEvaluator:
     def _is_stochastic(self, key: Key) -> bool:
         return self.stochastic is not None and key == laplacian_key(self.space_dims, self.D)
 
-    def _diag_weights(self, key: Key) -> Tensor:
+    def _diag_weights(self, key: Key) -> Tensor | None:
+        """The weights of a diagonal request, None when all are 1 (the plain sum of second derivatives, e.g. the
+        Laplacian over all inputs: a jet without weights lets a network compress its k directions to its width,
+        ``MLP._first_layer_shared``). Decided from the key's Python numbers, so no tensor is read back."""
+        if all(v == 1 for v in key[1]):
+            return None
         return torch.tensor(key[1], dtype=self.x.dtype, device=self.x.device)
 
     def _directions(self, key: Key) -> tuple[Tensor, Tensor]:
@@ -127,9 +131,10 @@ class FieldEvaluator:
         if self._is_stochastic(key):
             return stochastic_directions(x, self.space_dims, self.probes, self.stochastic, self.generator)
         if key[0] == "diag":
-            w = self._diag_weights(key)
-            used = w != 0
-            return (eye if bool(used.all()) else eye[used]), _unless_unit(w[used])
+            used = [j for j, v in enumerate(key[1]) if v != 0]
+            if len(used) == len(key[1]):
+                return eye, self._diag_weights(key)
+            return eye[used], self._diag_weights((key[0], tuple(key[1][j] for j in used)) + tuple(key[2:]))
         if key[0] == "mixed":
             i, j = key[1], key[2]
             v = torch.stack([eye[i] + eye[j], eye[i] - eye[j]])
@@ -363,7 +368,3 @@ def evaluate_with_plan(make: Callable[[Sequence[Key]], FieldEvaluator], fn: Call
     return fn(ev), ev.requests
 
 
-def _unless_unit(w: Tensor) -> Tensor | None:
-    """None for weights that are all 1 (the plain sum of second derivatives, e.g. the Laplacian over all inputs):
-    a jet without weights lets a network compress its k directions to its width (``MLP._first_layer_shared``)."""
-    return None if bool((w == 1).all()) else w

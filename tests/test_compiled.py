@@ -116,3 +116,27 @@ def test_no_compiler_means_eager(monkeypatch):
     assert "C++ compiler" in compiled.backend_missing(CPU)
     on, why = compile_decision("auto", steps=10 ** 9, points=2000, rows=66, parameters=19_009, device=CPU)
     assert not on and "C++ compiler" in why
+
+
+@pytest.mark.skipif(compiled.backend_missing(CPU) is not None, reason="no C++ compiler for torch.compile")
+def test_user_pde_default_path_equals_eager():
+    """A user's PDE (here with an unknown coefficient): the first loss runs eagerly and records which derivatives
+    each term needs; later losses are compiled and equal the eager ones, gradients of the unknown included."""
+    problem = dlpde.problems.make("diffusion-inverse")
+    out = []
+    for mode in ("auto", False):
+        s = SolveSettings(steps=10 ** 7, batch=64, boundary_batch=16, width=8, depth=2, options={"compile": mode})
+        solver = get_solver("pinn")
+        model = init_model(lambda: solver.build_model(problem, s), 0)
+        objective = solver.objective(problem, model, s)
+        params = list(model.parameters()) + objective.extra_parameters()
+        torch.manual_seed(0)
+        objective.loss(0, resample=True)
+        assert not isinstance(objective._terms, CompiledOrEager) or mode == "auto"
+        loss, _ = objective.loss(1, resample=False)
+        out.append((loss.detach(), torch.autograd.grad(loss, params), objective))
+    (a, ga, fast), (b, gb, _) = out
+    assert fast.compiled and isinstance(fast._terms, CompiledOrEager) and fast._terms.active
+    assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    for x, y in zip(ga, gb):
+        assert torch.allclose(x, y, rtol=1e-4, atol=1e-5 * (1 + float(y.abs().max())))

@@ -9,6 +9,8 @@ second-derivative request into one forward-jet pass.
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
 
@@ -17,7 +19,9 @@ from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
 from dlpde.solvers.collocation import CollocationSamples, Part, row_block, weighted_loss
-from dlpde.training.compiled import compile_decision
+from dlpde.training.compiled import CompiledOrEager, compile_decision
+
+log = logging.getLogger(__name__)
 
 Tensor = torch.Tensor
 
@@ -27,8 +31,6 @@ class PDEObjective(CollocationSamples):
     least_squares = True  # ENGD: the rows are residuals (dlpde.training.engd)
 
     def __init__(self, problem: PDE, model: nn.Module, s: SolveSettings):
-        compile_decision(s.options.get("compile", "auto"), steps=s.steps, points=s.batch, rows=1, parameters=1,
-                         device=s.torch_device, unsupported="the loss of a user's PDE is not compiled yet")
         self.problem, self.model, self.s = problem, model, s
         self.gen = s.generator()
         self.conditions = active_conditions(problem, model)  # those a hard constraint does not satisfy already
@@ -39,6 +41,19 @@ class PDEObjective(CollocationSamples):
             for name, v in problem.unknowns.items()})
         self._plans: dict[str, list] = {}
         self._checked = False
+        self._terms = self._loss_terms
+        unsupported = None
+        if s.derivative in ("hutchinson", "sdgd"):
+            unsupported = "it needs an exact derivative method ('auto', 'forward' or 'autograd')"
+        elif s.optimizer == "engd":
+            unsupported = "ENGD evaluates its own per-sample Jacobians (the loss is only its line search)"
+        elif not hasattr(model, "forward_jet") or s.derivative == "autograd":
+            unsupported = "nested reverse passes (derivative='autograd') are not compiled"
+        self.compiled, self.compile_reason = compile_decision(
+            s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
+            rows=2 + min(problem.input_dim, s.width), parameters=sum(p.numel() for p in model.parameters()),
+            device=s.torch_device, unsupported=unsupported)
+        log.info("%s: torch.compile %s (%s)", problem.case, "on" if self.compiled else "off", self.compile_reason)
 
     def extra_parameters(self) -> list[nn.Parameter]:
         """The unknown coefficients, trained with the network."""
@@ -60,18 +75,27 @@ class PDEObjective(CollocationSamples):
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
             self.sample()
-        total, terms = weighted_loss(self._parts())
+        if not self._checked:  # eager: it records which derivatives each term asks for (the plans) and checks
+            total, terms = self._loss_terms(self.x, self.cond_points)
+            self._check(terms)
+            if self.compiled:  # the plans are fixed from now on, so one graph serves every later step
+                self._terms = CompiledOrEager(self._loss_terms, self.problem.case)
+        else:
+            total, terms = self._terms(self.x, self.cond_points)
         for name, param in self.unknowns.items():
             terms[name] = param.detach()
-        if not self._checked:
-            self._check(terms)
         return total, terms
+
+    def _loss_terms(self, x: Tensor, cond_points: list[tuple[Tensor, Tensor]]):
+        return weighted_loss(self._parts(x, cond_points))
 
     def current_loss(self) -> Tensor:
         """The loss at the current points (ENGD's line search)."""
-        return weighted_loss(self._parts())[0]
+        return self._terms(self.x, self.cond_points)[0]
 
-    plain_loss = current_loss  # relative_residual's loss (never compiled here)
+    def plain_loss(self) -> Tensor:
+        """The loss at the current points, never compiled (``relative_residual`` swaps the model)."""
+        return weighted_loss(self._parts(self.x, self.cond_points))[0]
 
     def gram_blocks(self) -> list:
         """ENGD's rows: (r_e/√n for each residual e) at the collocation points, √(β w_c / n_c)·e_c at each
@@ -82,10 +106,10 @@ class PDEObjective(CollocationSamples):
                                     float(self.s.boundary_weight * c.weight)))
         return blocks
 
-    def _parts(self) -> list[Part]:
+    def _parts(self, x: Tensor, cond_points: list[tuple[Tensor, Tensor]]) -> list[Part]:
         """(term name, per-point values, weight in the loss) for each residual and condition."""
-        parts = [(name, r, 1.0) for name, r in self._residuals(self.x).items()]
-        for c, (xb, data) in zip(self.conditions, self.cond_points):
+        parts = [(name, r, 1.0) for name, r in self._residuals(x).items()]
+        for c, (xb, data) in zip(self.conditions, cond_points):
             parts.append((c.name, self._condition_error(c, xb, data), float(self.s.boundary_weight * c.weight)))
         return parts
 

@@ -93,6 +93,10 @@ class CompiledOrEager:
     def __init__(self, fn: Callable, label: str):
         self.fn, self.label = fn, label
         self._compiled = torch.compile(fn, dynamic=False)
+        # torch 2.13's compiler warns about its own deprecated helper when it builds the backward (at the first
+        # backward pass, outside this wrapper): that one message only, which says nothing to a dlpde user
+        warnings.filterwarnings("ignore", message=r"`torch\._prims_common\.check` is deprecated",
+                                category=FutureWarning)
         self._shapes: tuple | None = None
         self.active = True  # False once compilation failed
         self._warned_shapes = False
