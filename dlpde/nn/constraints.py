@@ -278,6 +278,7 @@ def _domain_from_description(desc: dict) -> Domain | None:
 # jets of plain functions
 
 
+@torch.compiler.disable  # runs eagerly inside a compiled loss: torch 2.13's compiled jvp-in-vmap kernels crashed
 def function_jet(f: Fn, jet: Jet) -> Jet:
     """The jet of f(h) for a pointwise torch function f: (n, D) → (n,) or (n, c), given the jet of h.
 
