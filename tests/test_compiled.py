@@ -14,8 +14,8 @@ from dlpde.training.compiled import CompiledOrEager, compile_decision
 CPU = torch.device("cpu")
 
 
-def _objective(solver_name="pinn", **kw):
-    problem = dlpde.problems.make("poisson-sin-Nd", dim=3)
+def _objective(solver_name="pinn", case="poisson-sin-Nd", **kw):
+    problem = dlpde.problems.make(case, dim=3)
     s = SolveSettings(**{**dict(batch=64, boundary_batch=32, width=16, depth=3), **kw})
     solver = get_solver(solver_name)
     model = init_model(lambda: solver.build_model(problem, s), 0)
@@ -59,11 +59,13 @@ def test_auto_compiles_long_runs_only(monkeypatch):
 
 
 @pytest.mark.skipif(compiled.backend_missing(CPU) is not None, reason="no C++ compiler for torch.compile")
-@pytest.mark.parametrize("solver_name", ["pinn", "dgm"])
-def test_default_path_equals_eager(solver_name):
+@pytest.mark.parametrize("solver_name,case", [("pinn", "poisson-sin-Nd"), ("dgm", "poisson-sin-Nd"),
+                                              ("pinn", "hjb-lq")])  # hjb-lq: space-time, ∇u and u_t as well
+def test_default_path_equals_eager(solver_name, case):
     """A long run's default (compiled) loss equals the eager loss, with the same parameter gradients."""
-    fast, fast_model = _objective(solver_name, steps=10 ** 7)  # the default compile="auto" decides to compile
-    slow, slow_model = _objective(solver_name, steps=10 ** 7, options={"compile": False})
+    fast, fast_model = _objective(solver_name, case, steps=10 ** 7, derivative="forward")  # auto: compile
+    slow, slow_model = _objective(solver_name, case, steps=10 ** 7, derivative="forward",
+                                  options={"compile": False})
     assert fast.compiled and not slow.compiled
     (a, ga), (b, gb) = _loss_and_grads(fast, fast_model), _loss_and_grads(slow, slow_model)
     assert fast._terms.active, "the compiled path fell back to eager"

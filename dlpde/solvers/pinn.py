@@ -55,7 +55,8 @@ class StrongFormObjective(CollocationSamples):
             return "it needs an exact derivative method ('auto', 'forward' or 'autograd')"
         if self.s.optimizer == "engd":
             return "ENGD evaluates its own per-sample Jacobians (the loss is only its line search)"
-        if getattr(self.problem, "second_order_directions", None) is not None:
+        if getattr(self.problem, "second_order_directions", None) is not None and \
+                not getattr(self.problem, "isotropic", False):
             return "the trace along the problem's diffusion directions is not compiled yet"
         if not hasattr(self.model, "forward_jet") or self.s.derivative == "autograd":
             return "nested reverse passes (derivative='autograd') are not compiled"
