@@ -14,6 +14,8 @@ compiled before on this machine, under ``$TORCHINDUCTOR_CACHE_DIR``, by default 
 1–3 s. The rule assumes a new compilation, so it never makes a run much slower; ``compile=True`` compiles
 regardless (worth it for repeated runs of one configuration).
 
+On CUDA (Triton needed) the same rule applies, with these CPU-measured constants: not yet timed on a GPU.
+
 The decision depends on the settings alone (never on timings), so a run and its resumption from a checkpoint take
 the same path. Compilation failing (no C++ compiler for CPU kernels, no Triton for CUDA, an unsupported operation)
 leaves the loss eager with one logged reason; so does a call whose argument shapes differ from the first call's
