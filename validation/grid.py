@@ -69,8 +69,8 @@ WHY = {
     (CLASSES[6][0], "ritz"): ("not built: time-stepping Ritz (minimizing movements, as for allen-cahn-2d) needs a "
                               "bounded box of low dimension for its Gauss rule; this case lives on R^100"),
     (CLASSES[7][0], "ritz"): "does not apply: time-dependent with gradient-dependent drivers, no energy",
-    (CLASSES[7][0], "pinn"): "not built yet: the cases offer deep-bsde only",
-    (CLASSES[7][0], "dgm"): "not built yet: the cases offer deep-bsde only",
+    (CLASSES[7][0], "pinn"): "no validation run (the three cases offer pinn)",
+    (CLASSES[7][0], "dgm"): "no validation run (the three cases offer dgm)",
     (CLASSES[8][0], "dgm"): "no validation run (every case offers dgm)",
     **{(CLASSES[9][0], s): _MFG_ONLY.format(solver=s) for s in ("pinn", "dgm", "ritz")},
     (CLASSES[10][0], "pinn"): ("no validation run (heat-2d offers pinn; allen-cahn-2d's zero-Neumann boundary is "
