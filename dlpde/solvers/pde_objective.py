@@ -19,7 +19,7 @@ from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
 from dlpde.solvers.collocation import CollocationSamples, Part, row_block, weighted_loss
-from dlpde.training.compiled import CompiledOrEager, compile_decision
+from dlpde.training.compiled import CompiledOrEager, compile_decision, strong_form_unsupported
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,10 @@ class PDEObjective(CollocationSamples):
         self._plans: dict[str, list] = {}
         self._checked = False
         self._terms = self._loss_terms
-        unsupported = None
-        if s.derivative in ("hutchinson", "sdgd"):
-            unsupported = "it needs an exact derivative method ('auto', 'forward' or 'autograd')"
-        elif s.optimizer == "engd":
-            unsupported = "ENGD evaluates its own per-sample Jacobians (the loss is only its line search)"
-        elif not hasattr(model, "forward_jet") or s.derivative == "autograd":
-            unsupported = "nested reverse passes (derivative='autograd') are not compiled"
         self.compiled, self.compile_reason = compile_decision(
             s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
             rows=2 + min(problem.input_dim, s.width), parameters=sum(p.numel() for p in model.parameters()),
-            device=s.torch_device, unsupported=unsupported)
+            device=s.torch_device, unsupported=strong_form_unsupported(s, model))
         log.info("%s: torch.compile %s (%s)", problem.case, "on" if self.compiled else "off", self.compile_reason)
 
     def extra_parameters(self) -> list[nn.Parameter]:

@@ -22,7 +22,7 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
 from dlpde.solvers.collocation import CollocationSamples, Part, condition_values, row_block, weighted_loss
-from dlpde.training.compiled import CompiledOrEager, compile_decision
+from dlpde.training.compiled import CompiledOrEager, compile_decision, strong_form_unsupported
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +49,12 @@ class StrongFormObjective(CollocationSamples):
             self._terms = CompiledOrEager(self._loss_terms, problem.case)
 
     def _compile_unsupported(self) -> str | None:
-        """Why this loss is not compiled at all: stochastic derivatives draw random directions inside the loss,
-        and residuals along state-dependent directions take a reverse pass inside it."""
-        if self.s.derivative in ("hutchinson", "sdgd"):
-            return "it needs an exact derivative method ('auto', 'forward' or 'autograd')"
-        if self.s.optimizer == "engd":
-            return "ENGD evaluates its own per-sample Jacobians (the loss is only its line search)"
+        """Why this loss is not compiled at all (``strong_form_unsupported``), or the residual's trace along
+        state-dependent directions, which takes a reverse pass inside the loss."""
         if getattr(self.problem, "second_order_directions", None) is not None and \
-                not getattr(self.problem, "isotropic", False):
+                not getattr(self.problem, "isotropic", False) and self.s.derivative not in ("hutchinson", "sdgd"):
             return "the trace along the problem's diffusion directions is not compiled yet"
-        if not hasattr(self.model, "forward_jet") or self.s.derivative == "autograd":
-            return "nested reverse passes (derivative='autograd') are not compiled"
-        return None
+        return strong_form_unsupported(self.s, self.model)
 
     def _jet_rows(self) -> int:
         """Values carried per point through the network by the forward jet: u, one tangent per input (at most the

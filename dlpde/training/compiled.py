@@ -36,12 +36,24 @@ log = logging.getLogger(__name__)
 
 SAVED_S_PER_UNIT = 6e-11  # seconds saved per step per (point × jet row × parameter), one CPU thread (see above)
 WARMUP_S = 15.0  # seconds a new compilation of the loss and its backward costs (11–14 s measured, see above)
-MODES = ("auto", True, False)
 
 
 def check_mode(mode) -> None:
-    if mode not in MODES or (mode is not True and mode is not False and mode != "auto"):
+    if not (mode is True or mode is False or (isinstance(mode, str) and mode == "auto")):
         raise ValueError(f"compile must be 'auto', True or False, got {mode!r}")
+
+
+def strong_form_unsupported(s, model: torch.nn.Module) -> str | None:
+    """Why a strong-form loss (PINN, DGM, a user's PDE) with settings ``s`` is not compiled, or None: stochastic
+    derivatives draw random directions inside the loss, ENGD builds its own per-sample Jacobians (the loss is only its
+    line search), and nested reverse passes are not compiled."""
+    if s.derivative in ("hutchinson", "sdgd"):
+        return "it needs an exact derivative method ('auto', 'forward' or 'autograd')"
+    if s.optimizer == "engd":
+        return "ENGD evaluates its own per-sample Jacobians (the loss is only its line search)"
+    if not hasattr(model, "forward_jet") or s.derivative == "autograd":
+        return "nested reverse passes (derivative='autograd') are not compiled"
+    return None
 
 
 def backend_missing(device: torch.device) -> str | None:
