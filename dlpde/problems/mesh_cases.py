@@ -310,7 +310,9 @@ def cases() -> list:
              defaults=dict(pinn=dict(pinn), ritz=dict(ritz), dgm=dict(dgm))),
         Case("poisson-3d", poisson_3d, solvers,
              "-Δu = f on (0,1)³, u = exp(-|x-c|²) + xyz (exact; P2 finite elements on the mesh too)",
-             defaults=dict(steps=2000, ritz=dict(ritz), dgm=dict(dgm))),
+             # PINN: the generic defaults (boundary weight 1, no L-BFGS) stopped at 2.75e-2 after 2000 steps; the
+             # mesh cases' PINN settings give 1.0e-4 in 67 s (one thread)
+             defaults=dict(steps=2000, pinn=dict(pinn), ritz=dict(ritz), dgm=dict(dgm))),
         Case("poisson-mesh", poisson_mesh, solvers,
              "-Δu = 1, u = 0 on a mesh file (--mesh FILE, default: an annulus); reference: P2 finite elements",
              defaults=dict(pinn=dict(pinn), ritz=dict(MESH_RITZ),
