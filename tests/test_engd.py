@@ -141,7 +141,7 @@ def test_row_blocks_equal_the_whole_batch(cls, case):
     obj = _objective(cls, case, s, model)
     params = list(model.parameters())
     J, r = block_jacobian(obj.gram_blocks(), params, points=4)
-    parts = obj._parts(obj.x, obj.cond_points) if cls is StrongFormObjective else obj._parts()
+    parts = obj._parts(obj.x, obj.cond_points)
     whole = torch.cat([v * (w / v.numel()) ** 0.5 for _, v, w in parts])
     assert torch.allclose((r * r).sum(), (whole * whole).sum(), rtol=1e-12)
     assert torch.allclose((r * r).sum(), obj.current_loss().detach(), rtol=1e-12)
