@@ -182,7 +182,8 @@ def test_energy_gram_is_the_hessian_for_a_network_linear_in_its_parameters():
 
 
 RITZ = dict(steps=15, batch=300, boundary_batch=200, width=16, depth=1, lbfgs_steps=0, dtype="float64",
-            progress=False, eval_points=2000, log_every=5, eval_every=5, seed=0, penalty_warmup=0.0)
+            progress=False, eval_points=2000, log_every=5, eval_every=5, seed=0, penalty_warmup=0.0,
+            quadrature="monte-carlo", hard_constraint=False, sampling="sobol", boundary_weight=1000.0)  # penalty
 
 
 def test_ritz_engd_trains_and_needs_the_boundary_term():
@@ -191,8 +192,8 @@ def test_ritz_engd_trains_and_needs_the_boundary_term():
     unbounded below (error ~1e18 measured)."""
     engd = dlpde.solve("poisson-2d", "ritz", optimizer="engd", **RITZ)
     assert engd.metrics["rel_l2_error"] < 0.15
-    hard = dlpde.solve("poisson-2d", "ritz", optimizer="engd", hard_constraint=True, **RITZ)
+    hard = dlpde.solve("poisson-2d", "ritz", optimizer="engd", **{**RITZ, "hard_constraint": True})
     assert hard.metrics["rel_l2_error"] < 0.06
     assert dlpde.solve("poisson-2d", "ritz", **RITZ).metrics["rel_l2_error"] > 0.5
-    free = dlpde.solve("poisson-2d", "ritz", optimizer="engd", boundary_weight=0.0, **RITZ)
+    free = dlpde.solve("poisson-2d", "ritz", optimizer="engd", **{**RITZ, "boundary_weight": 0.0})
     assert not free.metrics["rel_l2_error"] < 0.5
