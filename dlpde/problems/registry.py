@@ -16,7 +16,7 @@ _POISSON = [
                        # Deep Ritz: Adam on Monte Carlo energies with a boundary penalty (5000 steps, β = 1000
                        # warmed up over 30 % of them, Sobol points) stopped at 1.9e-2 in 76 s; the hard constraint
                        # u = φ·N with the tensor Gauss rule (quadrature="gauss") and L-BFGS in float64 — a smooth,
-                       # deterministic energy without penalty bias — reaches 4.5e-5 in 16 s (one thread)
+                       # deterministic energy without penalty bias — reaches 4.5e-5 in 67 s (one thread, validation/REPORT.md)
                        ritz=dict(quadrature="gauss", hard_constraint=True, dtype="float64", steps=0,
                                  lbfgs_steps=2000, width=32, depth=3, activation="tanh"),
                        dgm=dict(steps=2000, batch=1024, boundary_batch=512, width=50, depth=3, activation="tanh",
