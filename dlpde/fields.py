@@ -84,7 +84,7 @@ class FieldEvaluator:
         self._note(("jacobian",))
         if self._jacobian is None:
             if self.forward:
-                weights = (self._diag_weights(self.base_key) if self.base_key is not None
+                weights = (self._diag_weights(self.base_key[1]) if self.base_key is not None
                            else torch.zeros(self.D, dtype=self.x.dtype, device=self.x.device))
                 jet = self._jet(self._eye, weights)
                 self._jacobian = jet.tangent
@@ -116,13 +116,13 @@ class FieldEvaluator:
     def _is_stochastic(self, key: Key) -> bool:
         return self.stochastic is not None and key == laplacian_key(self.space_dims, self.D)
 
-    def _diag_weights(self, key: Key) -> Tensor | None:
-        """The weights of a diagonal request, None when all are 1 (the plain sum of second derivatives, e.g. the
-        Laplacian over all inputs: a jet without weights lets a network compress its k directions to its width,
-        ``MLP._first_layer_shared``). Decided from the key's Python numbers, so no tensor is read back."""
-        if all(v == 1 for v in key[1]):
+    def _diag_weights(self, values: tuple[float, ...]) -> Tensor | None:
+        """The weights of a diagonal request (its key's numbers), None when all are 1 (the plain sum of second
+        derivatives, e.g. the Laplacian over all inputs: a jet without weights lets a network compress its k
+        directions to its width, ``MLP._first_layer_shared``). Decided from Python numbers: no tensor read back."""
+        if all(v == 1 for v in values):
             return None
-        return torch.tensor(key[1], dtype=self.x.dtype, device=self.x.device)
+        return torch.tensor(values, dtype=self.x.dtype, device=self.x.device)
 
     def _directions(self, key: Key) -> tuple[Tensor, Tensor]:
         """Directions (k, D) or (n, k, D) and weights (k,) whose weighted second derivatives give ``key``."""
@@ -133,8 +133,8 @@ class FieldEvaluator:
         if key[0] == "diag":
             used = [j for j, v in enumerate(key[1]) if v != 0]
             if len(used) == len(key[1]):
-                return eye, self._diag_weights(key)
-            return eye[used], self._diag_weights((key[0], tuple(key[1][j] for j in used)) + tuple(key[2:]))
+                return eye, self._diag_weights(key[1])
+            return eye[used], self._diag_weights(tuple(key[1][j] for j in used))
         if key[0] == "mixed":
             i, j = key[1], key[2]
             v = torch.stack([eye[i] + eye[j], eye[i] - eye[j]])

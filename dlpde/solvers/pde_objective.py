@@ -9,8 +9,6 @@ second-derivative request into one forward-jet pass.
 """
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 
@@ -19,9 +17,7 @@ from dlpde.nn.constraints import active_conditions
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
 from dlpde.solvers.collocation import CollocationSamples, Part, row_block, weighted_loss
-from dlpde.training.compiled import CompiledOrEager, compile_decision, strong_form_unsupported
-
-log = logging.getLogger(__name__)
+from dlpde.training.compiled import CompiledOrEager, decide_for_loss, strong_form_unsupported
 
 Tensor = torch.Tensor
 
@@ -42,11 +38,7 @@ class PDEObjective(CollocationSamples):
         self._plans: dict[str, list] = {}
         self._checked = False
         self._terms = self._loss_terms
-        self.compiled, self.compile_reason = compile_decision(
-            s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
-            rows=2 + min(problem.input_dim, s.width), parameters=sum(p.numel() for p in model.parameters()),
-            device=s.torch_device, unsupported=strong_form_unsupported(s, model))
-        log.info("%s: torch.compile %s (%s)", problem.case, "on" if self.compiled else "off", self.compile_reason)
+        self.compiled, self.compile_reason = decide_for_loss(problem, model, s, strong_form_unsupported(s, model))
 
     def extra_parameters(self) -> list[nn.Parameter]:
         """The unknown coefficients, trained with the network."""

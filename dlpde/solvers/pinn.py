@@ -4,12 +4,12 @@ Loss = mean residual² on interior collocation points + boundary_weight · Σ me
 boundary/initial/terminal condition. Collocation points are redrawn every ``resample_every`` steps; the
 Laplacian comes from the shared derivative engine (forward Laplacian by default).
 
-Option ``compile=True`` runs the loss through ``torch.compile`` (exact derivative methods only; the first steps
-pay the compilation). It is tested equal to the eager loss.
+Option ``compile`` ("auto" by default, True, False; ``dlpde.training.compiled``) runs the loss through
+``torch.compile`` where the estimated saving exceeds the compilation (exact derivative methods only). It is tested
+equal to the eager loss.
 """
 from __future__ import annotations
 
-import logging
 import math
 from typing import Callable
 
@@ -22,9 +22,7 @@ from dlpde.problems import Problem
 from dlpde.settings import SolveSettings
 from dlpde.solvers.base import Solver
 from dlpde.solvers.collocation import CollocationSamples, Part, condition_values, row_block, weighted_loss
-from dlpde.training.compiled import CompiledOrEager, compile_decision, strong_form_unsupported
-
-log = logging.getLogger(__name__)
+from dlpde.training.compiled import CompiledOrEager, decide_for_loss, strong_form_unsupported
 
 
 class StrongFormObjective(CollocationSamples):
@@ -40,26 +38,18 @@ class StrongFormObjective(CollocationSamples):
         self.cond_points: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._checked = False  # the problem's data are checked once, at the first loss (one host sync)
         self._terms = self._loss_terms
-        self.compiled, self.compile_reason = compile_decision(
-            s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
-            rows=self._jet_rows(), parameters=sum(p.numel() for p in model.parameters()),
-            device=s.torch_device, unsupported=self._compile_unsupported())
-        log.info("%s: torch.compile %s (%s)", problem.case, "on" if self.compiled else "off", self.compile_reason)
+        self.compiled, self.compile_reason = decide_for_loss(problem, model, s, self._compile_unsupported())
         if self.compiled:
             self._terms = CompiledOrEager(self._loss_terms, problem.case)
 
     def _compile_unsupported(self) -> str | None:
         """Why this loss is not compiled at all (``strong_form_unsupported``), or the residual's trace along
         state-dependent directions, which takes a reverse pass inside the loss."""
-        if getattr(self.problem, "second_order_directions", None) is not None and \
-                not getattr(self.problem, "isotropic", False) and self.s.derivative not in ("hutchinson", "sdgd"):
+        general = strong_form_unsupported(self.s, self.model)
+        if general is None and getattr(self.problem, "second_order_directions", None) is not None and \
+                not getattr(self.problem, "isotropic", False):
             return "the trace along the problem's diffusion directions is not compiled yet"
-        return strong_form_unsupported(self.s, self.model)
-
-    def _jet_rows(self) -> int:
-        """Values carried per point through the network by the forward jet: u, one tangent per input (at most the
-        width after the QR-compressed first layer) and the second derivative."""
-        return 2 + min(self.problem.input_dim, self.s.width)
+        return general
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:

@@ -88,6 +88,18 @@ def compile_decision(mode, *, steps: int, points: int, rows: int, parameters: in
     return True, f"estimated saving {saving:.0f} s over {steps} steps > the ~{WARMUP_S:.0f} s compilation"
 
 
+def decide_for_loss(problem, model: torch.nn.Module, s, unsupported: str | None) -> tuple[bool, str]:
+    """``compile_decision`` for a strong-form loss of ``problem`` on ``model`` with settings ``s`` (both Adam and
+    L-BFGS steps count; a forward jet carries u, one tangent per input, at most the width after the MLP's
+    QR-compressed first layer, and the second derivative), logged with its reason."""
+    on, reason = compile_decision(
+        s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
+        rows=2 + min(problem.input_dim, s.width), parameters=sum(p.numel() for p in model.parameters()),
+        device=s.torch_device, unsupported=unsupported)
+    log.info("%s: torch.compile %s (%s)", problem.case, "on" if on else "off", reason)
+    return on, reason
+
+
 def _shapes(args) -> tuple:
     """The tensor shapes (and dtypes) in nested tuples/lists of arguments: the key a compiled graph is valid for."""
     if isinstance(args, torch.Tensor):
