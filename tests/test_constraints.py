@@ -344,3 +344,36 @@ def test_ball_distance_closed_form_jet_equals_the_generic_jet(shared, weighted):
     slow = function_jet(lambda y: phi(y), jet)  # a plain function: the generic path
     for a, b in zip((fast.value, fast.tangent, fast.second), (slow.value, slow.tangent, slow.second)):
         assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_phi_and_g_jets_are_reused_on_fixed_points_and_recomputed_when_anything_changes(monkeypatch):
+    import dlpde.nn.constraints as constraints
+    calls = []
+    real = constraints.function_jet
+    monkeypatch.setattr(constraints, "function_jet", lambda f, jet: calls.append(f) or real(f, jet))
+    domain = Box([0.0, -1.0], [1.0, 3.0])
+    model = _constrained(domain)
+    x = domain.sample_interior(30, generator=_gen(8), dtype=F64)
+    first = laplacian(model, x, method="forward")
+    assert len(calls) == 2  # φ and g
+    again = laplacian(model, x.clone(), method="forward")  # same points, a new tensor: reused
+    assert len(calls) == 2
+    _assert_close(again.second, first.second, "reused jets")
+    x2 = x.clone()
+    x2[3, 0] += 1e-3  # one point moved: recomputed, and the result is that of a fresh model
+    moved = laplacian(model, x2, method="forward")
+    assert len(calls) == 4
+    fresh = laplacian(_constrained(domain), x2, method="forward")
+    _assert_close(moved.second, fresh.second, "moved point")
+    w = torch.tensor([0.0, 1.0], dtype=F64)  # other weights on the same points: recomputed
+    directional_derivatives(model, x2, torch.eye(2, dtype=F64), w, method="forward")
+    assert len(calls) > 4
+    # a g with parameters (its jet needs a gradient) is never reused; φ is
+    scale = torch.nn.Parameter(torch.tensor(2.0, dtype=F64))
+    model = HardConstraint(model.inner, model.phi, lambda y: scale * _g(y))
+    calls.clear()
+    for _ in range(2):
+        out = laplacian(model, x, method="forward")
+        (grad,) = torch.autograd.grad(out.second.sum(), scale)
+        assert grad.abs() > 0
+    assert calls.count(model.g) == 2 and calls.count(model.phi) == 1

@@ -197,3 +197,35 @@ def test_ritz_engd_trains_and_needs_the_boundary_term():
     assert dlpde.solve("poisson-2d", "ritz", **RITZ).metrics["rel_l2_error"] > 0.5
     free = dlpde.solve("poisson-2d", "ritz", optimizer="engd", **{**RITZ, "boundary_weight": 0.0})
     assert not free.metrics["rel_l2_error"] < 0.5
+
+
+@pytest.mark.parametrize("case, options, hard", [
+    ("poisson-sin-Nd", dict(dim=3), True),  # Monte Carlo points, u = g + φN evaluated whole (φ of a box in 3-D)
+    ("poisson-2d", dict(quadrature="gauss", quadrature_degree=3), True),  # quadrature, φ and g stored at its points
+    ("poisson-2d", dict(quadrature="gauss", quadrature_degree=3), False),  # quadrature and a penalty
+    ("poisson-1d-neumann", dict(), False),  # a user's PDE with a natural condition
+])
+def test_energy_rows_by_torch_func_equal_the_generic_rows(case, options, hard):
+    """Deep Ritz's ENGD rows: the vmapped ``torch.func`` Jacobian (``EnergyRows``) equals the generic per-slice
+    reverse passes (its fallback) in rows and Jacobian, so the Gram and the step are the same."""
+    from dlpde.nn.constraints import constrained_network
+    from dlpde.solvers.ritz import EnergyRows
+
+    dim = options.pop("dim", None)
+    problem = make(case, dim)
+    s = SolveSettings(batch=37, boundary_batch=9, boundary_weight=3.0, dtype="float64", options=options)
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Linear(problem.input_dim, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1)).double()
+    model = constrained_network(problem, net) if hard else net
+    obj = EnergyObjective(problem, model, s)
+    obj.sample()
+    params = list(model.parameters())
+    blocks = obj.gram_blocks()
+    assert isinstance(blocks[0], EnergyRows)
+    J_fast, r_fast = blocks[0].jacobian(params)
+    assert not getattr(model, "_no_field_jacobian", False)  # the fast path ran
+    J_slow, r_slow = block_jacobian([blocks[0].fallback], params, points=4)
+    assert torch.allclose(r_fast, r_slow, atol=1e-12, rtol=1e-10)
+    assert torch.allclose(J_fast, J_slow, atol=1e-12, rtol=1e-10)
+    if hard and "quadrature" in options:
+        assert obj.cache  # the stored-constraint branch was the one compared

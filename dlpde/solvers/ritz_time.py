@@ -57,7 +57,7 @@ from dlpde.reference.gradient_flow import SCHEMES, bdf_anchor, time_grid
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import init_model, record_run
-from dlpde.solvers.ritz import DeepRitz, density_hessian_factor, field_and_gradient, gauss_box
+from dlpde.solvers.ritz import DeepRitz, density_hessian_factor, field_and_gradient, field_jacobian, gauss_box
 from dlpde.training import Trainer
 from dlpde.training.history import History
 from dlpde.training.progress import Progress
@@ -152,26 +152,11 @@ class MovementObjective:
         density's Hessian at the current (u, ∇u) (``density_hessian_factor``, held fixed: Gauss–Newton). ∂(u, ∇u)/∂θ
         comes from ``torch.func`` (jacrev of u and ∇ₓu, vmapped over the points), ``chunk`` points at a time: a few
         batched passes instead of one backward pass per row (``dlpde.training.engd.block_jacobian``)."""
-        from torch.func import functional_call, grad, jacrev, vmap
-
-        names = {id(p): k for k, p in self.model.named_parameters()}
-        keys = [names[id(p)] for p in params]
-        theta = {k: p.detach() for k, p in zip(keys, params)}
-        buffers = dict(self.model.named_buffers())
-
-        def value(th, x):
-            return functional_call(self.model, (th, buffers), (x[None],))[0, 0]
-
-        def value_and_gradient(th, x):
-            return torch.cat([value(th, x)[None], grad(value, argnums=1)(th, x)])
-
         Js, rs = [], []
         for start in range(0, self.x.shape[0], chunk):
             sl = slice(start, start + chunk)
             x, w = self.x[sl], self.w[sl]
-            v = vmap(value_and_gradient, in_dims=(None, 0))(theta, x)  # (m, 1 + d)
-            jac = vmap(jacrev(value_and_gradient), in_dims=(None, 0))(theta, x)
-            jv = torch.cat([jac[k].reshape(x.shape[0], v.shape[1], -1) for k in keys], dim=2)  # (m, 1 + d, P)
+            v, jv = field_jacobian(self.model, params, x, chunk=chunk)  # (m, 1 + d), (m, 1 + d, P)
             factor = density_hessian_factor(_StepDensity(self.flow, self.anchor[sl], self.inv_tau, self.energy),
                                             x, v[:, 0], v[:, 1:])
             sw = w.sqrt()
