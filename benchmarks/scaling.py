@@ -27,6 +27,8 @@ DEFAULT_OUT = HERE / "SCALING.md"
 CONFIGS = [
     ("pinn", "poisson-inseparable-Nd", {}, "exact forward Laplacian, identity seeds, QR-compressed tangents"),
     ("pinn", "hjb-lq", {"derivative": "hutchinson", "probes": 16}, "space-time; Hutchinson Laplacian, exact ∇u, u_t"),
+    ("pinn", "hjb-lq", {"derivative": "sdgd", "probes": 16},
+     "space-time; SDGD: 16 random coordinates shared by the batch (sparse directions), exact ∇u, u_t"),
     ("dgm", "hjb-lq", {}, "its default: Hutchinson, 16 probes"),
     ("deep-bsde", "hjb-lq", {}, "sub-networks d + 10 wide, at most 110"),
 ]
@@ -45,23 +47,36 @@ def measure(solver: str, case: str, settings: dict, d: int, steps: int, batch: i
             "status": sol.status, "seconds_per_step": sol.wall_time_s / steps}
 
 
-def key(solver: str, case: str, d: int) -> str:
-    return f"{solver}-{case}-d{d}"
+def key(solver: str, case: str, d: int, settings: dict | None = None) -> str:
+    tag = (settings or {}).get("derivative")
+    return f"{solver}-{case}" + (f"-{tag}" if tag else "") + f"-d{d}"
 
 
 def table(runs: list[dict], dims: list[int]) -> str:
     head = ("| solver | case | settings | " + " | ".join(f"d = {d} s/step" for d in dims)
-            + " | growth d = 100 → 1000 |\n|---|---|---|" + "---|" * (len(dims) + 1) + "\n")
+            + " | growth d = 100 → 1000 | slope over d ≥ 1000 |\n|---|---|---|" + "---|" * (len(dims) + 2) + "\n")
     rows = []
     for solver, case, settings, why in CONFIGS:
-        found = {r["d"]: r for r in runs if r["solver"] == solver and r["case"] == case}
+        found = {r["d"]: r for r in runs
+                 if r["solver"] == solver and r["case"] == case and r.get("settings", {}) == settings}
         if not found:
             continue
         cells = [f"{found[d]['seconds_per_step']:.4f}" if d in found else "–" for d in dims]
         growth = (f"{found[1000]['seconds_per_step'] / found[100]['seconds_per_step']:.1f}×"
                   if 100 in found and 1000 in found else "–")
-        rows.append(f"| {solver} | {case} | {why} | " + " | ".join(cells) + f" | {growth} |")
+        rows.append(f"| {solver} | {case} | {why} | " + " | ".join(cells) + f" | {growth} | {slope(found)} |")
     return head + "\n".join(rows) + "\n"
+
+
+def slope(found: dict) -> str:
+    """The least-squares slope of log(seconds per step) against log d over d ≥ 1000 (1 is linear in d)."""
+    import math
+
+    pts = [(math.log(d), math.log(r["seconds_per_step"])) for d, r in found.items() if d >= 1000]
+    if len(pts) < 2:
+        return "–"
+    mx, my = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
+    return f"{sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a, _ in pts):.2f}"
 
 
 def report(runs: list[dict], out: Path, tiny: bool) -> None:
@@ -73,7 +88,8 @@ def report(runs: list[dict], out: Path, tiny: bool) -> None:
             "beside this file (one JSON file per row and d; `--report-only` rebuilds this file alone). Batch 256 "
             "(interior points; a quarter of that on each condition), the case's default network and settings "
             "otherwise; seconds are training wall time per step on one thread after a warm-up solve. Growth: the "
-            "d = 1000 time over the d = 100 time (10× would be linear in d).\n\n"
+            "d = 1000 time over the d = 100 time (10× would be linear in d); slope: the least-squares slope of "
+            "log(seconds) against log d over the measured d ≥ 1000 (1 is linear in d).\n\n"
             + table(runs, dims)
             + "\nRuns:\n" + "".join(f"- `{c}`\n" for c in commands)
             + "\nMachines: " + "; ".join(machines) + (" (tiny run: not a measurement)" if tiny else "") + ".\n")
@@ -86,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="timed steps per row (default 10; --tiny: 2)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--only", nargs="+", metavar="SOLVER", help="solvers to run (pinn, dgm, deep-bsde)")
+    ap.add_argument("--only-derivative", nargs="+", metavar="METHOD",
+                    help="rows whose settings name one of these derivative methods (e.g. sdgd)")
     ap.add_argument("--tiny", action="store_true", help="d = 4, 8 and two steps: checks the script, needs --out")
     ap.add_argument("--report-only", action="store_true", help="rebuild the markdown from the stored runs")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="the markdown file (default benchmarks/SCALING.md)")
@@ -103,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and solver not in args.only:
                 continue
             for d in dims:
+                if args.only_derivative and settings.get("derivative") not in args.only_derivative:
+                    continue
                 row = measure(solver, case, settings, d, steps, 256, args.threads)
                 row.update(command=_report.command("scaling.py", argv, args.threads), tiny=args.tiny,
                            machine=_report.machine(args.threads), **_report.when())
-                _report.store(folder, key(solver, case, d), row)
+                _report.store(folder, key(solver, case, d, settings), row)
                 print(f"{solver:9s} {case:24s} d = {d:5d}: {row['seconds_per_step']:.4f} s/step", flush=True)
     runs = _report.stored(folder)
     if not runs:

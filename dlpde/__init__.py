@@ -15,14 +15,14 @@ from dlpde.version import __version__
 _WHERE = {
     "solve": "dlpde.api", "load": "dlpde.api", "Solution": "dlpde.solution",
     **{name: "dlpde.problems" for name in ("PDE", "BoundaryResidual", "Data", "Dirichlet", "Elliptic", "Initial",
-                                           "InitialVelocity", "Neumann", "Periodic", "Robin")},
+                                           "InitialVelocity", "Neumann", "Periodic", "Robin", "Terminal")},
 }
 _SUBPACKAGES = ("geometry", "problems")
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["solve", "load", "problems", "geometry", "Solution", "PDE", "Elliptic", "Dirichlet", "Neumann", "Robin",
-           "Periodic", "Initial", "InitialVelocity", "Data", "BoundaryResidual", "__version__"]
+           "Periodic", "Initial", "InitialVelocity", "Terminal", "Data", "BoundaryResidual", "__version__"]
 
 
 def __getattr__(name: str):

@@ -133,9 +133,13 @@ def stochastic_directions(x: Tensor, dims: int, probes: int, method: str, genera
         v[:, :, :dims] = (2 * signs - 1).to(x.dtype)
         w = torch.full((probes,), 1.0 / probes, dtype=x.dtype, device=x.device)
     else:
+        # one random subset of k coordinates for the whole batch (SDGD: Hu et al. 2024), as one (k, D) matrix
+        # expanded to (n, k, D) without copies: the networks' first layers recognise directions shared by all
+        # points (stride 0) and form the k tangents once, so a step costs O(k·d·m + n·k·m), not O(n·k·d·m)
         k = min(probes, dims)
         idx = torch.randperm(dims, generator=generator, device=gen_device)[:k].to(x.device)
-        v = torch.zeros(n, k, D, dtype=x.dtype, device=x.device)
-        v[:, torch.arange(k, device=x.device), idx] = 1.0
+        shared = torch.zeros(k, D, dtype=x.dtype, device=x.device)
+        shared[torch.arange(k, device=x.device), idx] = 1.0
+        v = shared.expand(n, k, D)
         w = torch.full((k,), dims / k, dtype=x.dtype, device=x.device)
     return v, w

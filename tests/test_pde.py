@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import dlpde
-from dlpde import PDE, BoundaryResidual, Data, Dirichlet, Initial, InitialVelocity, Neumann, Periodic, Robin
+from dlpde import PDE, BoundaryResidual, Data, Dirichlet, Initial, InitialVelocity, Neumann, Periodic, Robin, Terminal
 from dlpde.fields import FieldEvaluator, accessor
 from dlpde.geometry import Ball, Box, Interval
 from dlpde.problems import make
@@ -209,3 +209,70 @@ def test_hard_constraint_with_initial_velocity_holds_u0_v0_and_the_boundary():
                time=(0, 1), outputs=("a", "b"))
     with pytest.raises(ValueError, match="InitialVelocity"):
         half.hard_constraint_data()
+
+
+@pytest.mark.parametrize("params", [dict(dim=1), dict(dim=2), dict(dim=3),
+                                    dict(dim=2, c=3.0, T=0.5, std0=0.3, mean0=[0.5, -0.5], target=[-1.0, 1.0])])
+def test_mfg_lq_exact_solution_satisfies_its_system(params):
+    """The strong-form MFG (HJB + continuity, ``dlpde.problems.mfg_strong``): the closed-form (Φ, ρ) satisfies both
+    residuals, the terminal data of Φ and the initial and lateral data of ρ, for other parameters too."""
+    from dlpde.problems.mfg_strong import mfg_lq
+    terms = terms_at_exact(mfg_lq(**params))
+    assert set(terms) == {"pde0", "pde1", "terminal_phi", "initial_rho", "dirichlet_rho"}
+    assert max(terms.values()) < 1e-9, terms
+
+
+def test_mfg_lq_check_fails_for_a_wrong_density():
+    """The check above can fail: ρ spreading instead of contracting (s(t) inverted) leaves the continuity
+    residual of order one, and Φ from the wrong terminal cost leaves the HJB residual."""
+    from dlpde.problems.mfg_strong import mfg_lq
+    p = mfg_lq(dim=2)
+    wrong = PDE(p.space, p.equation, p.conditions(), time=(0.0, 1.0), outputs=("phi", "rho"),
+                exact=lambda x: p.exact_components(torch.cat([x[:, :2], 1.0 - x[:, 2:]], dim=1)))
+    terms = terms_at_exact(wrong)
+    assert terms["pde0"] > 0.1 and terms["pde1"] > 0.1
+
+
+def test_terminal_condition_samples_the_final_time_and_checks_values():
+    from dlpde import Terminal
+    p = PDE(Interval(0, 1), lambda x, u: u.dt() + u.dxx(0), [Terminal(lambda x: x[:, 0] ** 2)], time=(0.0, 2.0),
+            exact=lambda x: x[:, 0] ** 2 + 2 * (2.0 - x[:, 1]))
+    (c,) = p.conditions()
+    assert c.name == "terminal"
+    x = c.sample(50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.all(x[:, 1] == 2.0) and x[:, 0].min() >= 0 and x[:, 0].max() <= 1
+    assert max(terms_at_exact(p).values()) < 1e-12  # u = x² + 2(T − t) solves u_t + u_xx = 0 with u(T) = x²
+    with pytest.raises(ValueError, match="terminal condition holds on the whole domain"):
+        Terminal(1.0, on="left")
+    with pytest.raises(ValueError, match="needs a time interval"):
+        PDE(Interval(0, 1), lambda x, u: u.dxx(0), [Terminal(0.0)])
+
+
+def test_mfg_lq_pinn_trains_and_needs_every_term():
+    """mfg-lq at d = 1, a short float64 PINN run: Φ 2.7e-3 and ρ 3.0e-2 (measured). Dropping the terminal data
+    of Φ (0.73), the initial density (ρ 1.0), the lateral inflow data (ρ 0.13) or the ρΔΦ term of the continuity
+    equation each fails its bound."""
+    from dlpde.problems.mfg_strong import mfg_lq
+    kw = dict(steps=800, batch=400, boundary_batch=80, width=16, depth=2, lr=5e-3, lbfgs_steps=600, dtype="float64",
+              progress=False, seed=0, eval_points=2000, boundary_weight=10.0)
+    p = mfg_lq(dim=1)
+    good = dlpde.solve(p, "pinn", **kw).metrics
+    assert good["rel_l2_error_phi"] < 1e-2 and good["rel_l2_error_rho"] < 6e-2, good
+    ex = p.exact_components
+
+    def variant(drop=None, equation=p.equation):
+        conds = [Terminal(lambda x: ex(x)[:, 0], component="phi", weight=0.0 if drop == "terminal" else 1.0),
+                 Initial(lambda x: ex(x)[:, 1], component="rho", weight=0.0 if drop == "initial" else 1.0),
+                 Dirichlet(lambda x: ex(x)[:, 1], component="rho", weight=0.0 if drop == "dirichlet" else 1.0)]
+        q = PDE(p.space, equation, conds, time=(0.0, 1.0), outputs=("phi", "rho"), exact=ex)
+        return dlpde.solve(q, "pinn", **kw).metrics
+
+    assert variant("terminal")["rel_l2_error_phi"] > 0.3
+    assert variant("initial")["rel_l2_error_rho"] > 0.5
+    assert variant("dirichlet")["rel_l2_error_rho"] > 0.08
+
+    def no_compression(x, q):
+        phi, rho = q
+        return [-phi.dt() + 0.5 * (phi.grad() ** 2).sum(1), rho.dt() - (rho.grad() * phi.grad()).sum(1)]
+
+    assert variant(equation=no_compression)["rel_l2_error_rho"] > 0.1

@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 README = ROOT / "README.md"
+from dlpde.problems.mfg_strong import NO_ENERGY as MFG_NO_ENERGY  # noqa: E402
+
 START, END = "<!-- grid:start (python validation/grid.py) -->", "<!-- grid:end -->"
 SOLVERS = ("pinn", "dgm", "ritz", "deep-bsde", "mfg")
 
@@ -41,15 +43,14 @@ CLASSES = [
     ("Burgers 1-D and DeepXDE's examples (Neumann, Robin, Helmholtz, heat, wave, Navier–Stokes, inverse)",
      ("burgers-1d", "poisson-1d-neumann", "poisson-1d-robin", "helmholtz-2d", "diffusion-1d", "wave-1d",
       "kovasznay", "diffusion-inverse")),
-    ("Optimal transport and mean-field games", ("ot-gaussian", "ot-mixture-2d", "crowd-motion")),
+    ("Optimal transport and mean-field games", ("ot-gaussian", "ot-mixture-2d", "crowd-motion", "mfg-lq")),
     ("Gradient flows on the unit square (heat, Allen–Cahn ε = 0.05)", ("heat-2d", "allen-cahn-2d")),
 ]
 
 _NO_BSDE_BOX = ("does not apply: Deep BSDE needs a whole-space problem with terminal data, solved at one point x₀; "
                 "this class has boundaries")
 _NOT_MFG = "does not apply: not an optimal-transport or mean-field-game problem"
-_MFG_ONLY = ("not built yet: the potential formulation (mfg) solves it; a strong-form HJB–continuity system for "
-             "{solver} is not offered")
+_MFG_ONLY = ("no validation run: the strong-form HJB–continuity system (mfg-lq) offers {solver}")
 WHY = {
     **{(label, "mfg"): _NOT_MFG for label, _ in CLASSES if not label.startswith("Optimal transport")},
     **{(label, "deep-bsde"): _NO_BSDE_BOX for label in (CLASSES[0][0], CLASSES[1][0], CLASSES[8][0])},
@@ -72,7 +73,8 @@ WHY = {
     (CLASSES[7][0], "pinn"): "no validation run (the three cases offer pinn)",
     (CLASSES[7][0], "dgm"): "no validation run (the three cases offer dgm)",
     (CLASSES[8][0], "dgm"): "no validation run (every case offers dgm)",
-    **{(CLASSES[9][0], s): _MFG_ONLY.format(solver=s) for s in ("pinn", "dgm", "ritz")},
+    **{(CLASSES[9][0], s): _MFG_ONLY.format(solver=s) for s in ("pinn", "dgm")},
+    (CLASSES[9][0], "ritz"): "does not apply: " + MFG_NO_ENERGY,
     (CLASSES[10][0], "pinn"): ("no validation run (heat-2d offers pinn; allen-cahn-2d's zero-Neumann boundary is "
                                "not a condition the strong-form solvers take here)"),
     (CLASSES[10][0], "dgm"): "not built yet (the strong form applies as for pinn)",

@@ -9,6 +9,7 @@ Kinds, each with the error whose mean square is its loss term ``loss_<name>``:
 ``Periodic(axis)``     u(lo face) = u(hi face) (Box axis)    u(x) − u(x + w e_axis) (and ∂u/∂x_axis)
 ``Initial(g)``         u(x, t0) = g                          u − g at t = t0
 ``InitialVelocity(g)`` ∂u/∂t(x, t0) = g                      u_t − g at t = t0
+``Terminal(g)``        u(x, t1) = g (final-time data)        u − g at t = t1
 ``Data(points, values)`` u = values at given points          u − values (observations; inverse problems)
 ``BoundaryResidual(fn)`` fn(x, u, normals) = 0               fn(...) (anything else on the boundary)
 =====================  ====================================  ==========================================
@@ -326,7 +327,7 @@ class Initial(PDECondition):
         super().__post_init__()
         object.__setattr__(self, "value", _check_value("value", self.value))
         if self.on is not None:
-            raise ValueError("an initial condition holds on the whole domain at t = t0; on= is not for it")
+            raise ValueError(f"an {self.kind} condition holds on the whole domain at one time; on= is not for it")
 
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32, method="pseudo"):
         return self.domain.sample_slice(n, self.domain.t0, generator=generator, device=device, dtype=dtype,
@@ -341,6 +342,18 @@ class Initial(PDECondition):
     @property
     def is_value(self):
         return True
+
+
+@dataclass(frozen=True)
+class Terminal(Initial):
+    """u(x, t1) = value(x, t1): data at the final time, for equations solved backward in time (a value function's
+    Hamilton–Jacobi–Bellman equation, an option price) or a forward–backward system with data at both ends."""
+
+    kind = "terminal"
+
+    def sample(self, n, *, generator=None, device=None, dtype=torch.float32, method="pseudo"):
+        return self.domain.sample_slice(n, self.domain.t1, generator=generator, device=device, dtype=dtype,
+                                        method=method)
 
 
 @dataclass(frozen=True)
@@ -427,4 +440,4 @@ class BoundaryResidual(PDECondition):
         return self.fn(x, u, data if data.shape[1] else None)
 
 
-CONDITIONS = (Dirichlet, Neumann, Robin, Periodic, Initial, InitialVelocity, Data, BoundaryResidual)
+CONDITIONS = (Dirichlet, Neumann, Robin, Periodic, Initial, InitialVelocity, Terminal, Data, BoundaryResidual)

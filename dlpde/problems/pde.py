@@ -141,7 +141,7 @@ class PDE(Problem):
         for i, c in enumerate(conditions):
             if not isinstance(c, PDECondition):
                 raise TypeError(f"condition {i} must be a dlpde condition (Dirichlet, Neumann, Robin, Periodic, "
-                                f"Initial, InitialVelocity, Data, BoundaryResidual), got {type(c).__name__}")
+                                f"Initial, InitialVelocity, Terminal, Data, BoundaryResidual), got {type(c).__name__}")
             name = c.name or c.kind
             if not c.name:
                 comp = c.component if isinstance(c.component, str) else (

@@ -1,8 +1,8 @@
 """The named cases: name → factory, default dimension, the solvers that apply, a one-line description."""
 from __future__ import annotations
 
-from dlpde.problems import (american, bsde_cases, deepxde_cases, gradient_flow, inseparable, mesh_cases, mfg, poisson,
-                            spacetime_cases)
+from dlpde.problems import (american, bsde_cases, deepxde_cases, gradient_flow, inseparable, mesh_cases, mfg,
+                            mfg_strong, poisson, spacetime_cases)
 from dlpde.problems.base import Problem
 from dlpde.problems.case import ENGD_BASE, Case
 
@@ -27,6 +27,10 @@ _POISSON = [
                        engd=dict(pinn=ENGD_SMALL))),
     Case("poisson-sin-Nd", poisson.poisson_sin, _POISSON_SOLVERS, "-Δu = π² Σ sin(πx_i) on (0,1)^d",
          default_dim=5, defaults=dict(steps=4000,
+                                      # PINN default: ENGD (the engd settings below): d = 5 6.7e-6 in 175 s, d = 10
+                                      # 1.7e-4 in 290 s, d = 20 2.5e-2 in 616 s; Adam (4000 steps, used with
+                                      # optimizer="adam") stopped at 3.5e-2 in 355 s at d = 5 (validation/REPORT.md)
+                                      pinn=dict(optimizer="engd"),
                                       ritz=dict(steps=5000, batch=1000, boundary_batch=1000, width=40, depth=3,
                                                 activation="tanh", lr=3e-3, boundary_weight=500.0,
                                                 penalty_warmup=0.3, lbfgs_steps=0),
@@ -35,12 +39,17 @@ _POISSON = [
                                       # optimizer="engd", d = 5: one hidden layer of 128 converged further than
                                       # 2 × 32 (4.5e-4 after 300 steps): 9.5e-6 after 300 steps in 112 s
                                       # Deep Ritz: fresh points every step (on fixed points the Monte Carlo
-                                      # energy is unbounded below: 1.8e-2 after 10 steps, 0.16 after 60); the error
-                                      # then stays at the sampling noise, 2.4e-3 after 10 steps, 6e-3 after 60
+                                      # energy is unbounded below: 1.8e-2 after 10 steps, 0.16 after 60, and so is
+                                      # the tensor Gauss rule's, 6^5 or 8^5 nodes: 0.18–0.49); the error then stays
+                                      # at the sampling noise: 2000 pseudo-random points 6.2e-3 after 20 steps (45 s),
+                                      # 8192 scrambled Sobol points 6.5e-4 (186 s, ResNet 32 wide, 2145 parameters),
+                                      # 16 384 Sobol points and 16 wide (561 parameters) 2.3e-4 (55 s), 65 536
+                                      # 7.8e-5 after 25 steps (446 s beside another job; one thread)
                                       engd=dict(pinn=dict(ENGD_SMALL, steps=400, batch=3000, boundary_batch=1000,
                                                           width=128, depth=1),
-                                                ritz=dict(ENGD_SMALL, steps=20, batch=2000, width=32, depth=1,
-                                                          hard_constraint=True, resample_every=1)))),
+                                                ritz=dict(ENGD_SMALL, steps=25, batch=65536, width=16, depth=1,
+                                                          sampling="sobol", hard_constraint=True,
+                                                          resample_every=1)))),
     Case("poisson-10d", poisson.poisson_harmonic, _POISSON_SOLVERS,
          "harmonic u = Σ x_{2k-1}x_{2k} on (0,1)^d (E & Yu 2018)", default_dim=10,
          defaults=dict(pinn=dict(steps=1500, batch=1000, lr=2e-3, boundary_weight=100.0, lbfgs_steps=300),
@@ -84,7 +93,8 @@ _POISSON = [
 def _all_cases() -> list[Case]:
     """Every case family contributes its list here (one import per family module)."""
     return (list(_POISSON) + mesh_cases.cases() + mfg.cases() + bsde_cases.cases() + spacetime_cases.cases()
-            + deepxde_cases.cases() + inseparable.cases() + american.cases() + gradient_flow.cases())
+            + deepxde_cases.cases() + inseparable.cases() + american.cases() + gradient_flow.cases()
+            + mfg_strong.cases())
 
 
 CASES: dict[str, Case] = {c.name: c for c in _all_cases()}
