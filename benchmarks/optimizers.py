@@ -55,7 +55,9 @@ def time_to(points: list[tuple[float, float]], level: float) -> float:
 
 def run_case(case: str, dim: int | None, threads: int, tiny: bool = False) -> dict:
     every = dict(log_every=1, eval_every=1) if tiny else {}
-    default = dlpde.solve(case, "pinn", dim=dim, threads=threads, **{"log_every": 50, "eval_every": 50, **EVAL,
+    # the case's Adam (+ L-BFGS) settings, named explicitly: some cases now default to ENGD (poisson-sin-Nd)
+    default = dlpde.solve(case, "pinn", dim=dim, optimizer="adam", threads=threads,
+                          **{"log_every": 50, "eval_every": 50, **EVAL,
                                                                      **(TINY["default"] if tiny else {}), **every})
     engd = dlpde.solve(case, "pinn", dim=dim, optimizer="engd", threads=threads,
                        **{"log_every": 5, "eval_every": 5, **EVAL, **(TINY["engd"] if tiny else {}), **every})

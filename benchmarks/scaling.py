@@ -30,6 +30,8 @@ CONFIGS = [
     ("pinn", "hjb-lq", {"derivative": "sdgd", "probes": 16},
      "space-time; SDGD: 16 random coordinates shared by the batch (sparse directions), exact ∇u, u_t"),
     ("dgm", "hjb-lq", {}, "its default: Hutchinson, 16 probes"),
+    ("dgm", "hjb-lq", {"derivative": "sdgd", "probes": 16},
+     "SDGD: 16 random coordinates shared by the batch (sparse directions)"),
     ("deep-bsde", "hjb-lq", {}, "sub-networks d + 10 wide, at most 110"),
 ]
 

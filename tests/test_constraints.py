@@ -377,3 +377,10 @@ def test_phi_and_g_jets_are_reused_on_fixed_points_and_recomputed_when_anything_
         (grad,) = torch.autograd.grad(out.second.sum(), scale)
         assert grad.abs() > 0
     assert calls.count(model.g) == 2 and calls.count(model.phi) == 1
+    # large inputs are not kept (a d = 10⁴ seed expanded over the batch would be 10¹¹ numbers): recomputed
+    monkeypatch.setattr(constraints, "JET_CACHE_LIMIT", 10)
+    model = _constrained(domain)
+    calls.clear()
+    laplacian(model, x, method="forward")
+    laplacian(model, x, method="forward")
+    assert len(calls) == 4 and not model.__dict__.get("_jet_cache")

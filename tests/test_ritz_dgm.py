@@ -390,3 +390,53 @@ def test_ritz_refuses_a_neumann_condition_that_is_not_natural_for_the_energy():
         dlpde.solve(dlpde.PDE(Box.unit(2), lambda x, u: -u.laplacian() - 1.0), "ritz", **tiny())
     with pytest.raises(ValueError, match="quadrature='gauss' needs a problem on a Box"):
         dlpde.solve("poisson-ball-Nd", "ritz", dim=2, quadrature="gauss", **tiny())
+
+
+def test_energy_of_a_ball_whose_volume_underflows_is_taken_per_unit_volume():
+    """The unit ball of R^1000 has volume ~1e-1110, 0 in floating point: |Ω|·mean e would be 0 and stop training.
+    The loss is then the energy per unit volume (the same minimiser), the penalty scaled by |∂Ω|/|Ω| = d/r."""
+    import math
+    from dlpde.geometry import Ball
+    from dlpde.problems import make
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.ritz import EnergyObjective, energy_terms
+    for d in (3, 50):
+        ball = Ball([0.5] * d, 2.0)
+        assert math.isclose(ball.boundary_to_volume, ball.boundary_measure / ball.volume, rel_tol=1e-12)
+    problem = make("poisson-inseparable-Nd", 1000)
+    assert problem.domain.volume == 0.0
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1000, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    obj = EnergyObjective(problem, net, SolveSettings(batch=64, boundary_batch=16, dtype="float64",
+                                                      boundary_weight=2.0))
+    obj.sample()
+    loss, terms = obj._evaluate()
+    mean_energy = energy_terms(problem, net, obj.x).mean()
+    assert torch.isclose(terms["energy"], mean_energy, rtol=1e-12) and float(mean_energy) != 0.0
+    assert obj.boundary_measure == 1000.0
+    assert torch.isclose(loss, mean_energy + 2.0 * 1000.0 * terms["loss_boundary"], rtol=1e-12)
+
+
+def test_output_calibration_of_an_energy_finds_its_minimising_level():
+    """calibrate_output for Deep Ritz: the Poisson energy is quadratic in N's level a, and the calibrated level is
+    its minimiser on the objective's points (a step either way raises the energy)."""
+    from dlpde.problems import make
+    from dlpde.settings import SolveSettings
+    from dlpde.solvers.collocation import calibrate_output
+    from dlpde.solvers.ritz import DeepRitz, EnergyObjective
+    problem = make("poisson-inseparable-Nd", 20)
+    s = SolveSettings(batch=200, dtype="float64", width=16, depth=1, activation="tanh",
+                      options={"hard_constraint": True})
+    torch.manual_seed(0)
+    model = DeepRitz().build_model(problem, s).double()
+    obj = EnergyObjective(problem, model, s)
+    obj.sample()
+    before = float(obj.current_loss())
+    a = calibrate_output(obj, model)
+    assert a is not None
+    net = model.inner
+    best = float(obj.current_loss())
+    assert best < before
+    for delta in (-0.05, 0.05):
+        net.output_shift = a + delta
+        assert float(obj.current_loss()) > best

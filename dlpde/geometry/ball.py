@@ -44,6 +44,10 @@ class Ball(Domain):
         return self.dim * self.volume / self.radius
 
     @property
+    def boundary_to_volume(self) -> float:
+        return self.dim / self.radius
+
+    @property
     def bounds(self):
         return self.center - self.radius, self.center + self.radius
 

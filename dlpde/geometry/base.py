@@ -64,6 +64,11 @@ class Domain(ABC):
         """(dim-1)-dimensional measure of the boundary."""
 
     @property
+    def boundary_to_volume(self) -> float:
+        """|∂Ω|/|Ω|, finite where both measures underflow (the unit ball of R^1000 has volume ~1e-1110)."""
+        return self.boundary_measure / self.volume
+
+    @property
     @abstractmethod
     def bounds(self) -> tuple[Tensor, Tensor]:
         """Axis-aligned bounding box (lo, hi), each of shape (dim,), float64."""

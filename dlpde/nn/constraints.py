@@ -313,6 +313,9 @@ def function_jet(f: Fn, jet: Jet) -> Jet:
 # the constrained network
 
 
+JET_CACHE_LIMIT = 4_000_000  # numbers compared and kept per reused jet of φ or g (HardConstraint._fixed_jet)
+
+
 class HardConstraint(nn.Module):
     """u(x) = g(x) + φ(x)·N(x) on the chosen output ``components`` of the inner network N (the others pass through).
 
@@ -426,12 +429,19 @@ class HardConstraint(nn.Module):
         """``function_jet`` of φ or g, reused while the points and directions stay the same. φ and g do not depend
         on the network's parameters, so on fixed points (L-BFGS, ENGD, a fixed collocation set) their jets are the
         same every step; recomputing them (``torch.func`` jvp-of-jvp, run eagerly) took 39 % of an eager wave-1d
-        L-BFGS step. Reused only when nothing involved needs a gradient; the inputs are compared by value, so
-        changed or resampled points are recomputed."""
+        L-BFGS step. Reused only when nothing involved needs a gradient and the inputs are small (a seed's shared
+        directions count once, not per point; at most ``JET_CACHE_LIMIT`` numbers); the inputs are compared by
+        value, so changed or resampled points are recomputed."""
         f = self.phi if which == "phi" else self.g
-        parts = (jet.value, jet.tangent, jet.second) + (() if jet.weights is None else (jet.weights,))
-        cacheable = not any(t.requires_grad for t in parts)
-        key = (which, id(f), jet.identity, jet.weights is None) + tuple((t.shape, t.dtype, t.device) for t in parts)
+        if hasattr(f, "jet"):  # a closed-form jet (e.g. the ball's φ) is cheap: nothing to keep
+            return function_jet(f, jet)
+        shared = jet.tangent.shape[0] > 1 and jet.tangent.stride(0) == 0  # a seed's (k, D) rows, expanded
+        tangent = jet.tangent[0] if shared else jet.tangent
+        parts = (jet.value, tangent, jet.second) + (() if jet.weights is None else (jet.weights,))
+        cacheable = (not any(t.requires_grad for t in parts)
+                     and sum(t.numel() for t in parts) <= JET_CACHE_LIMIT)
+        key = (which, id(f), jet.identity, shared, jet.weights is None) + tuple((t.shape, t.dtype, t.device)
+                                                                                for t in parts)
         cache = self.__dict__.setdefault("_jet_cache", {})
         if cacheable and key in cache:
             stored, out = cache[key]

@@ -10,6 +10,9 @@ from dlpde.problems.case import ENGD_BASE, Case
 _POISSON_SOLVERS = ("pinn", "ritz", "dgm")
 # optimizer="engd" (dlpde.training.engd): a small network (its Gram is of the network's size)
 ENGD_SMALL = dict(ENGD_BASE, steps=100, batch=1000, boundary_batch=400, width=32, depth=2, activation="tanh")
+# poisson-sin-Nd PINN (Adam + L-BFGS): boundary weight 10 and an L-BFGS phase, as poisson-2d's: 1.6e-3 in 77 s at
+# d = 5 (one thread), where the generic defaults (4000 Adam steps, boundary weight 1) stopped at 3.5e-2 in 355 s
+PINN_SIN = dict(steps=3000, batch=1024, lr=2e-3, boundary_weight=10.0, lbfgs_steps=1000)
 _POISSON = [
     Case("poisson-2d", poisson.poisson_2d, _POISSON_SOLVERS, "-Δu = 2π² sin(πx)sin(πy) on (0,1)², u = 0",
          defaults=dict(pinn=dict(steps=3000, batch=1024, lr=2e-3, lbfgs_steps=1000, boundary_weight=10.0),
@@ -27,10 +30,10 @@ _POISSON = [
                        engd=dict(pinn=ENGD_SMALL))),
     Case("poisson-sin-Nd", poisson.poisson_sin, _POISSON_SOLVERS, "-Δu = π² Σ sin(πx_i) on (0,1)^d",
          default_dim=5, defaults=dict(steps=4000,
-                                      # PINN default: ENGD (the engd settings below): d = 5 6.7e-6 in 175 s, d = 10
-                                      # 1.7e-4 in 290 s, d = 20 2.5e-2 in 616 s; Adam (4000 steps, used with
-                                      # optimizer="adam") stopped at 3.5e-2 in 355 s at d = 5 (validation/REPORT.md)
-                                      pinn=dict(optimizer="engd"),
+                                      # PINN: the generic defaults (boundary weight 1, no L-BFGS) stopped at 3.5e-2
+                                      # in 355 s at d = 5; ENGD (optimizer="engd", the engd settings below) reaches
+                                      # 6.7e-6 in 175 s at d = 5, 1.7e-4 in 290 s at d = 10, 2.5e-2 in 616 s at d = 20
+                                      pinn=dict(PINN_SIN),
                                       ritz=dict(steps=5000, batch=1000, boundary_batch=1000, width=40, depth=3,
                                                 activation="tanh", lr=3e-3, boundary_weight=500.0,
                                                 penalty_warmup=0.3, lbfgs_steps=0),
@@ -68,8 +71,9 @@ _POISSON = [
                        ritz=dict(steps=6000, batch=1000, boundary_batch=1000, width=100, depth=3, activation="tanh",
                                  lr=3e-3, boundary_weight=50.0, lbfgs_steps=0),
                        # DGM: the forward Laplacian costs 100 directions through the gates; 8 Hutchinson probes
-                       # are ~3x cheaper per step (and exact at this solution, whose Hessian is 2I).
-                       dgm=dict(steps=3000, batch=256, boundary_batch=256, width=50, depth=3, activation="tanh",
+                       # are ~3x cheaper per step (and exact at this solution, whose Hessian is 2I). 3000 steps
+                       # stopped at 1.02e-2 (426 s under load), 4500 reach 7.7e-3 (281 s; one thread)
+                       dgm=dict(steps=4500, batch=256, boundary_batch=256, width=50, depth=3, activation="tanh",
                                 lr=2e-3, boundary_weight=10.0, lbfgs_steps=0, derivative="hutchinson", probes=8))),
     Case("poisson-ball-Nd", poisson.poisson_ball, _POISSON_SOLVERS, "-Δu = 1 on the unit ball, u = 0",
          default_dim=10, defaults=dict(steps=3000,

@@ -128,6 +128,8 @@ def calibrate_output(objective, model: nn.Module, iterations: int = 3) -> float 
     net = next((m for m in model.modules() if hasattr(m, "output_shift") and hasattr(m, "out")), None)
     if net is None or not hasattr(objective, "gram_blocks"):
         return None
+    if not getattr(objective, "least_squares", True):
+        return _calibrate_energy(objective, net, iterations)
 
     def rows(shift: float) -> Tensor:
         net.output_shift = shift
@@ -146,5 +148,30 @@ def calibrate_output(objective, model: nn.Module, iterations: int = 3) -> float 
         if not float(r_trial @ r_trial) < best:
             break
         a, r, best = trial, r_trial, float(r_trial @ r_trial)
+    net.output_shift = a if best < start else a0
+    return a if best < start else None
+
+
+def _calibrate_energy(objective, net: nn.Module, iterations: int) -> float | None:
+    """``calibrate_output`` for an energy (Deep Ritz): the level a minimising E(a) on the objective's current
+    points, from the parabola through E(a − 1), E(a), E(a + 1) (exact for a quadratic energy such as Poisson's;
+    a few steps otherwise). The level stays where the energy is not convex along it or did not fall."""
+    def energy(shift: float) -> float:
+        net.output_shift = shift
+        with torch.enable_grad():
+            return float(objective.current_loss().detach())
+
+    a = a0 = net.output_shift
+    best = start = energy(a)
+    for _ in range(iterations):
+        low, high = energy(a - 1.0), energy(a + 1.0)
+        curvature = low + high - 2 * best
+        if not curvature > 0:
+            break
+        trial = a - 0.5 * (high - low) / curvature
+        value = energy(trial)
+        if not value < best:
+            break
+        a, best = trial, value
     net.output_shift = a if best < start else a0
     return a if best < start else None

@@ -56,6 +56,7 @@ u'(1) + u(1) = 1 the error is 0.29 at β = 1, 3.3e-3 at β = 100, 3.3e-5 at β =
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable
 
@@ -75,6 +76,7 @@ from dlpde.solvers.collocation import CollocationSamples, row_block
 from dlpde.solvers.pinn import scaled_network
 
 Tensor = torch.Tensor
+log = logging.getLogger(__name__)
 WARMUP_START = 1e-2  # β starts at WARMUP_START·β when the option penalty_warmup > 0
 
 
@@ -145,9 +147,8 @@ class EnergyRows:
             try:
                 return self._fast(params)
             except Exception as err:  # noqa: BLE001 (any failure of torch.func: take the generic path)
-                import logging
-                logging.getLogger(__name__).info("ENGD rows by the generic path (torch.func could not vmap "
-                                                 "%s: %s)", type(self.model).__name__, err)
+                log.info("ENGD rows by the generic path (torch.func could not vmap %s: %s)",
+                         type(self.model).__name__, err)
                 self.model._no_field_jacobian = True
         return block_jacobian([self.fallback], params)
 
@@ -275,6 +276,7 @@ def natural_refusal(problem: Problem) -> str:
 
 
 QUADRATURES = ("monte-carlo", "mesh", "gauss")
+TINY_VOLUME = 1e-200  # below it the energy is taken per unit volume (EnergyObjective)
 GAUSS_DEGREE = 8  # Gauss–Legendre nodes per cell and axis for quadrature="gauss" (exact to degree 15 per cell)
 
 
@@ -404,6 +406,15 @@ class EnergyObjective(CollocationSamples):
         self.measures = {c.name: float(c.measure()) for c in natural_conditions(problem, self.conditions)}
         self.volume = float(problem.domain.volume)
         self.boundary_measure = float(problem.domain.boundary_measure)
+        if not self.volume >= TINY_VOLUME:
+            # a volume that underflows (the unit ball of R^d, d ≳ 300) would make the loss 0 · mean = 0 and stop all
+            # training: the energy per unit volume instead (the same minimiser), boundary terms by |∂Ω|/|Ω|
+            if self.measures:
+                raise ValueError(f"{problem.case}: the domain's volume {self.volume:.3g} underflows, and natural "
+                                 "boundary terms need the boundary's measure; rescale the domain")
+            log.info("%s: the domain's volume %.3g underflows; the loss is the energy per unit volume",
+                     problem.case, self.volume)
+            self.volume, self.boundary_measure = 1.0, float(problem.domain.boundary_to_volume)
         self.x: Tensor | None = None
         self.cond_points: list[tuple[Tensor, Tensor]] = []
         warmup = s.options.get("penalty_warmup", 0.0)
@@ -521,7 +532,7 @@ class DeepRitz(Solver):
     name = "ritz"
     description = "Deep Ritz: minimise the Monte Carlo energy with a boundary penalty (E & Yu 2018)"
     options = ("input_map", "penalty_warmup", "lbfgs_batch", "hard_constraint", "quadrature", "quadrature_degree",
-               "quadrature_refine")
+               "quadrature_refine", "calibrate_output")
 
     def refusal(self, problem: Problem) -> str:
         if problem.time_dependent:
