@@ -42,8 +42,8 @@ def test_bad_input_is_one_line_and_exit_2(args, hint):
 
 def test_solve_end_to_end(tmp_path):
     out = tmp_path / "r.h5"
-    r = run("solve", "poisson-sin-Nd", "--dim", "3", "--steps", "20", "--batch", "64", "--width", "16",
-            "--depth", "2", "--out", str(out))
+    r = run("solve", "poisson-sin-Nd", "--dim", "3", "--steps", "20", "--lbfgs-steps", "0", "--batch", "64",
+            "--width", "16", "--depth", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr
     line = r.stdout.strip().splitlines()[-1]
     for part in ("poisson-sin-Nd", "solver=pinn", "dim=3", "steps=20", "rel_l2=", f"out={out}"):

@@ -94,7 +94,7 @@ class Union:
 def union_run():
     case = get_case("poisson-sin-Nd")
     problem = case.make(3)
-    s = SolveSettings.from_kwargs(case.defaults, progress=False, **RUN)
+    s = SolveSettings.from_kwargs(case.settings_for("pinn"), progress=False, **RUN)  # as dlpde.solve merges them
     model = init_model(lambda: PINN().build_model(problem, s), s.seed).to(s.torch_device, s.torch_dtype)
     objectives = [StrongFormObjective(problem, model, s) for _ in range(2)]
     objectives[1].gen = s.generator(rank=1)
