@@ -11,12 +11,12 @@ from dlpde.problems.american import exercise_boundary_at_level
 from dlpde.reference.american import american_put_fd, american_put_reference
 
 
-def binomial_american_put(S, K, r, sigma, T, steps):
-    """Cox–Ross–Rubinstein tree with early exercise at every node (an independent method)."""
+def binomial_american_put(S, K, r, sigma, T, steps, q=0.0):
+    """Cox–Ross–Rubinstein tree with early exercise at every node (an independent method); q a dividend yield."""
     dt = T / steps
     u = math.exp(sigma * math.sqrt(dt))
     d, disc = 1 / u, math.exp(-r * dt)
-    p = (math.exp(r * dt) - d) / (u - d)
+    p = (math.exp((r - q) * dt) - d) / (u - d)
     prices = S * u ** np.arange(steps, -steps - 1, -2.0)
     v = np.maximum(K - prices, 0.0)
     for n in range(steps, 0, -1):
@@ -138,3 +138,60 @@ def test_constrained_output_scale_is_the_premiums():
     assert scaling(p, s)["output_scale"] > 0.3
     assert 0.005 < _constrained_output_scale(p, s, 1.0) < 0.05
     assert _constrained_output_scale(make("diffusion-1d"), s, 0.5) == 0.5  # all its conditions are enforced
+
+
+def test_basket_reference_is_the_one_dimensional_put_on_the_geometric_mean():
+    """american-basket-Nd: its reference u(t, x) = K·v(G/K, T − t) uses the finite-difference put with G's volatility
+    σ_G and dividend yield q_G. At d = 1 (G = S, q_G = 0) it is american-put-1d's price; at d = 20 it agrees with an
+    independent binomial tree with that volatility and yield; the American price exceeds the European one."""
+    one = make("american-basket-Nd", 1)
+    put = make("american-put-1d")
+    for S, t in ((100.0, 0.0), (90.0, 0.5), (115.0, 0.25)):
+        basket = float(one.solution(torch.tensor([t], dtype=torch.float64), torch.tensor([[S]], dtype=torch.float64)))
+        single = 100 * float(put.reference(torch.tensor([[S / 100, 1.0 - t]], dtype=torch.float64))[0])
+        assert abs(basket - single) < 1e-3, (S, t)
+    p = make("american-basket-Nd", 20)
+    assert 0.1 < p.sigma_g < 0.2 and p.q_g > 0
+    tree = 0.5 * sum(binomial_american_put(1.0, 1.0, p.rate, p.sigma_g, p.T, n, q=p.q_g) for n in (4000, 4001))
+    assert abs(p.reference_value() / p.strike - tree) < 2e-5
+    g = p.sigma_g * math.sqrt(p.T)  # the European put on G (yield q_G) is cheaper: early exercise has value
+    d1 = (p.rate - p.q_g + 0.5 * p.sigma_g**2) * p.T / g
+    N = lambda z: 0.5 * math.erfc(-z / math.sqrt(2))  # noqa: E731
+    european = p.strike * (math.exp(-p.rate * p.T) * N(g - d1) - math.exp(-p.q_g * p.T) * N(-d1))
+    assert p.reference_value() > european * 1.05
+    import dlpde
+    with pytest.raises(ValueError, match="reflected BSDE"):
+        dlpde.solve(p, "deep-bsde", steps=1)
+
+
+def test_basket_residual_is_the_complementarity_problem():
+    """american-basket-Nd's residual min(−(u_t + Lu − ru), u − (K − G)⁺), with the trace along the columns of σ by
+    autograd: deep in the money the payoff field u = K − G makes it 0 (exercised: u = payoff, and the held part
+    rK − q_G·G is > 0), the held part alone (the European residual) does not; the European put on G solves the held
+    part but lies below the payoff there, which the obstacle term catches."""
+    from dlpde.derivatives import trace_derivatives
+
+    p = make("american-basket-Nd", 6)
+    g = torch.Generator().manual_seed(0)
+    xt = p.interior_points(300, generator=g, dtype=torch.float64)
+    xt = torch.cat([0.6 * xt[:, :-1], xt[:, -1:].clamp(max=0.9 * p.T)], dim=1)  # G ≈ 60 < K = 100, t < T
+    d = p.dim
+
+    class Field(torch.nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, z):
+            return self.fn(z[:, -1], z[:, :d])[:, None]
+
+    spec = p.second_order_directions(xt, method="autograd", probes=1)
+    payoff = trace_derivatives(Field(lambda t, x: p.strike - p._geometric_mean(x)), xt, *spec, method="autograd")
+    assert p.residual(xt, payoff).abs().max() < 1e-9
+    held = super(type(p), p).residual(xt, payoff)  # the European (held) residual: rK − q_G·G > 0
+    G = p._geometric_mean(xt[:, :d])
+    assert torch.allclose(-held, p.rate * p.strike - p.q_g * G, rtol=1e-8)
+    eur = trace_derivatives(Field(lambda t, x: p.european(torch.cat([x, t[:, None]], dim=1))), xt, *spec,
+                            method="autograd")
+    assert super(type(p), p).residual(xt, eur).abs().max() < 1e-8  # it solves the held part …
+    assert p.residual(xt, eur).min() < -1.0  # … but not the obstacle: below the payoff deep in the money

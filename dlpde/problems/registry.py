@@ -1,8 +1,8 @@
 """The named cases: name → factory, default dimension, the solvers that apply, a one-line description."""
 from __future__ import annotations
 
-from dlpde.problems import (american, bsde_cases, deepxde_cases, gradient_flow, inseparable, mesh_cases, mfg,
-                            mfg_strong, poisson, spacetime_cases)
+from dlpde.problems import (american, american_basket, bsde_cases, deepxde_cases, gradient_flow, inseparable,
+                            mesh_cases, mfg, mfg_strong, poisson, spacetime_cases)
 from dlpde.problems.base import Problem
 from dlpde.problems.case import ENGD_BASE, Case
 
@@ -98,7 +98,7 @@ def _all_cases() -> list[Case]:
     """Every case family contributes its list here (one import per family module)."""
     return (list(_POISSON) + mesh_cases.cases() + mfg.cases() + bsde_cases.cases() + spacetime_cases.cases()
             + deepxde_cases.cases() + inseparable.cases() + american.cases() + gradient_flow.cases()
-            + mfg_strong.cases())
+            + mfg_strong.cases() + american_basket.cases())
 
 
 CASES: dict[str, Case] = {c.name: c for c in _all_cases()}

@@ -2,9 +2,9 @@
 
 In time to maturity τ = T − t the price V(S, τ) solves the linear complementarity problem
 
-    min(V_τ − ½σ²S²V_SS − rSV_S + rV,  V − (K − S)⁺) = 0,   V(S, 0) = (K − S)⁺,
+    min(V_τ − ½σ²S²V_SS − (r − q)SV_S + rV,  V − (K − S)⁺) = 0,   V(S, 0) = (K − S)⁺,
 
-on S ∈ [0, S_max] with V(0, τ) = K (immediate exercise) and V(S_max, τ) = 0. Discretisation: central differences on
+(q a continuous dividend yield, 0 by default) on S ∈ [0, S_max] with V(0, τ) = K (immediate exercise) and V(S_max, τ) = 0. Discretisation: central differences on
 a uniform S grid, Crank–Nicolson in τ after two fully implicit quarter steps (Rannacher's start, which damps the
 payoff's kink), and the early-exercise constraint by the penalty method of Forsyth & Vetzal (SIAM J. Sci. Comput. 23,
 2002): each step solves (M + P)V = b + Pg with P = ρ·[V < g] by a few Newton (active-set) iterations, one banded
@@ -45,14 +45,15 @@ class AmericanPutGrid:
 
 
 def american_put_fd(strike: float, rate: float, sigma: float, T: float, *, s_max: float, n_space: int,
-                    n_time: int) -> AmericanPutGrid:
-    """One finite-difference solve on n_space intervals in S and n_time steps in τ (see the module docstring)."""
+                    n_time: int, dividend: float = 0.0) -> AmericanPutGrid:
+    """One finite-difference solve on n_space intervals in S and n_time steps in τ (see the module docstring);
+    ``dividend``: a continuous yield q, the drift of S becoming (r − q)S."""
     S = np.linspace(0.0, s_max, n_space + 1)
     h = S[1] - S[0]
     g = np.maximum(strike - S, 0.0)
     inner = S[1:-1]
     # −L V at the inner nodes: lower, main and upper diagonals
-    diff, conv = 0.5 * sigma**2 * inner**2 / h**2, rate * inner / (2 * h)
+    diff, conv = 0.5 * sigma**2 * inner**2 / h**2, (rate - dividend) * inner / (2 * h)
     lower, main, upper = -(diff - conv), 2 * diff + rate, -(diff + conv)
     V = g.copy()
     tau = np.linspace(0.0, T, n_time + 1)
@@ -97,12 +98,13 @@ def _step(V, g, lower, main, upper, k, theta, *, left):
 
 def american_put_reference(strike: float = 1.0, rate: float = 0.05, sigma: float = 0.2, T: float = 1.0, *,
                            s_max: float = 4.0, n_space: int = 400, n_time: int = 200, tol: float = 1e-6,
-                           max_refinements: int = 5) -> AmericanPutGrid:
+                           max_refinements: int = 5, dividend: float = 0.0) -> AmericanPutGrid:
     """Refine (n_space, n_time) by 2 until the price at S = K moves by less than ``tol`` (relative); returns the
     last grid with ``atm_change`` set. Raises if ``max_refinements`` are not enough."""
     prev = None
     for _ in range(max_refinements + 1):
-        grid = american_put_fd(strike, rate, sigma, T, s_max=s_max, n_space=n_space, n_time=n_time)
+        grid = american_put_fd(strike, rate, sigma, T, s_max=s_max, n_space=n_space, n_time=n_time,
+                               dividend=dividend)
         atm = float(grid.price(strike, T))
         if prev is not None:
             grid.atm_change = abs(atm - prev) / abs(atm)

@@ -339,6 +339,8 @@ class DeepBSDE(Solver):
         if not isinstance(problem, Parabolic):
             return (f"{problem.case} is not a parabolic problem with a terminal condition in BSDE form "
                     "(a dlpde.problems.parabolic.Parabolic)")
+        if getattr(problem, "no_bsde", ""):
+            return f"{problem.case}: {problem.no_bsde}"
         return ""
 
     def _options(self, s: SolveSettings) -> dict:
