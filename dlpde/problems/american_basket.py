@@ -88,7 +88,8 @@ def cases() -> list:
 # 16 Hutchinson probes do, without their noise), exact ∇u and u_t. Measured at d = 20, one thread: PINN (4 × 64)
 # with Hutchinson, 12 000 steps: rel. L2 5.8e-2, u(0, x₀) 1.5 % (288 s); exact, 3000 steps 3.9e-2 / 3.6 % (58 s),
 # 12 000 steps 1.8e-2 / 1.7 % (195 s), hence 24 000. DGM (2 × 32) with Hutchinson, 8000 steps 6.7e-2 (396 s); exact,
-# 3000 steps 4.7e-2 / 5.9 % (115 s), 8000 steps 2.3e-2 / 2.5 % (274 s), hence 20 000. u = P_eur(G) + N (the 1-D
+# 3000 steps 4.7e-2 / 5.9 % (115 s), 8000 steps 2.3e-2 / 2.5 % (274 s), 20 000 steps 1.0e-2 (9.99e-3) / 0.81 %
+# (664 s beside the CI run). u = P_eur(G) + N (the 1-D
 # case's hard constraint) was worse: 8.1e-2 / 9.9 % (PINN, exact, 3000 steps). The PINN default: 9.2e-3 and
 # u(0, x₀) 0.32 % in 347 s (validation/REPORT.md).
 DGM_DEFAULTS = dict(steps=20_000, batch=256, boundary_batch=128, width=32, depth=2, lr=2e-3, boundary_weight=10.0,
