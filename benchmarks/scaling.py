@@ -13,6 +13,7 @@ d = 100 to d = 1000 (10 would be linear in d, 1 flat). Each run is stored in ``s
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -72,8 +73,6 @@ def table(runs: list[dict], dims: list[int]) -> str:
 
 def slope(found: dict) -> str:
     """The least-squares slope of log(seconds per step) against log d over d ≥ 1000 (1 is linear in d)."""
-    import math
-
     pts = [(math.log(d), math.log(r["seconds_per_step"])) for d, r in found.items() if d >= 1000]
     if len(pts) < 2:
         return "–"

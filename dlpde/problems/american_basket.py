@@ -45,14 +45,6 @@ class AmericanBasketPut(GeometricBasket):
         held = super().residual(xt, d)
         return torch.minimum(-held, d.value - self.terminal(xt[:, : self.dim]))
 
-    def european(self, xt: Tensor) -> Tensor:
-        """The European put on G (volatility σ_G, yield q_G; Black & Scholes) at points (x, t), τ clamped away from 0."""
-        G, tau = self._geometric_mean(xt[:, : self.dim]), (self.T - xt[:, self.dim]).clamp_min(1e-12)
-        vol = self.sigma_g * torch.sqrt(tau)
-        d1 = (torch.log(G / self.strike) + (self.rate - self.q_g + 0.5 * self.sigma_g**2) * tau) / vol
-        return (self.strike * torch.exp(-self.rate * tau) * torch.special.ndtr(vol - d1)
-                - G * torch.exp(-self.q_g * tau) * torch.special.ndtr(-d1))
-
     @property
     def fd_reference(self):
         """The converged one-dimensional grid in units of the strike (computed once per parameter set)."""
@@ -75,6 +67,20 @@ class AmericanBasketPut(GeometricBasket):
                 f"differences, {len(g.S) - 1} × {len(g.tau) - 1} grid, at-the-money change {g.atm_change:.1e}")
 
 
+# The trace ½Tr(σσᵀ Hess u) exactly along the d columns of σ (derivative="forward"; d = 20 directions cost about what
+# 16 Hutchinson probes do, without their noise), exact ∇u and u_t. Measured at d = 20, one thread (validation/REPORT.md
+# for the defaults):
+#   PINN (4 × 64): Hutchinson, 12 000 steps: rel. L2 5.8e-2, u(0, x₀) 1.5 % (288 s); exact, 3000 steps 3.9e-2 / 3.6 %
+#   (58 s), 12 000 steps 1.8e-2 / 1.7 % (195 s), 24 000 steps (the default) 9.2e-3 / 0.32 % (347 s).
+#   DGM (2 × 32): Hutchinson, 8000 steps 6.7e-2 (396 s); exact, 3000 steps 4.7e-2 / 5.9 % (115 s), 8000 steps
+#   2.3e-2 / 2.5 % (274 s), 20 000 steps (the default) 9.99e-3 / 0.81 % (664 s beside the CI run).
+#   u = P_eur(G) + N (the 1-D case's hard constraint) was worse: 8.1e-2 / 9.9 % (PINN, exact, 3000 steps).
+DGM_DEFAULTS = dict(steps=20_000, batch=256, boundary_batch=128, width=32, depth=2, lr=2e-3, boundary_weight=10.0,
+                    derivative="forward", lbfgs_steps=0)
+PINN_DEFAULTS = dict(steps=24_000, batch=256, boundary_batch=128, width=64, depth=4, lr=2e-3, boundary_weight=10.0,
+                     derivative="forward", lbfgs_steps=0)
+
+
 def cases() -> list:
     """The registry entry (PINN and DGM; Deep BSDE refuses it: ``no_bsde``)."""
     from dlpde.problems.case import Case
@@ -82,20 +88,6 @@ def cases() -> list:
     return [Case("american-basket-Nd", AmericanBasketPut, ("pinn", "dgm"),
                  "American put on the geometric mean of d assets (DGM 2018 §4); 1-D finite-difference reduction",
                  default_dim=20, defaults=dict(dgm=dict(DGM_DEFAULTS), pinn=dict(PINN_DEFAULTS)))]
-
-
-# The trace ½Tr(σσᵀ Hess u) exactly along the d columns of σ (derivative="forward"; d = 20 directions cost about what
-# 16 Hutchinson probes do, without their noise), exact ∇u and u_t. Measured at d = 20, one thread: PINN (4 × 64)
-# with Hutchinson, 12 000 steps: rel. L2 5.8e-2, u(0, x₀) 1.5 % (288 s); exact, 3000 steps 3.9e-2 / 3.6 % (58 s),
-# 12 000 steps 1.8e-2 / 1.7 % (195 s), hence 24 000. DGM (2 × 32) with Hutchinson, 8000 steps 6.7e-2 (396 s); exact,
-# 3000 steps 4.7e-2 / 5.9 % (115 s), 8000 steps 2.3e-2 / 2.5 % (274 s), 20 000 steps 1.0e-2 (9.99e-3) / 0.81 %
-# (664 s beside the CI run). u = P_eur(G) + N (the 1-D
-# case's hard constraint) was worse: 8.1e-2 / 9.9 % (PINN, exact, 3000 steps). The PINN default: 9.2e-3 and
-# u(0, x₀) 0.32 % in 347 s (validation/REPORT.md).
-DGM_DEFAULTS = dict(steps=20_000, batch=256, boundary_batch=128, width=32, depth=2, lr=2e-3, boundary_weight=10.0,
-                    derivative="forward", lbfgs_steps=0)
-PINN_DEFAULTS = dict(steps=24_000, batch=256, boundary_batch=128, width=64, depth=4, lr=2e-3, boundary_weight=10.0,
-                     derivative="forward", lbfgs_steps=0)
 
 
 @functools.lru_cache(maxsize=4)

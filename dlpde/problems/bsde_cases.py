@@ -148,16 +148,23 @@ class GeometricBasket(_GBMParabolic):
     def terminal(self, x):
         return torch.relu(self._geometric_mean(x) - self.strike)
 
-    def solution(self, t, x):
-        """Black–Scholes price of G with volatility σ_G and dividend yield q_G (torch; 0 ≤ t < T)."""
+    def european_on_g(self, t, x, *, put: bool = False):
+        """Black–Scholes price at (t, x), t < T, of a European call (or put) on G: volatility σ_G, dividend yield
+        q_G (torch)."""
         g = self._geometric_mean(x)
         tau = (self.T - t).clamp_min(1e-300)
         vol = self.sigma_g * torch.sqrt(tau)
         d1 = (torch.log(g / self.strike) + (self.rate - self.q_g + 0.5 * self.sigma_g**2) * tau) / vol
         d2 = d1 - vol
-        price = (g * torch.exp(-self.q_g * tau) * torch.special.ndtr(d1)
-                 - self.strike * torch.exp(-self.rate * tau) * torch.special.ndtr(d2))
-        return torch.where(self.T - t > 0, price, torch.relu(g - self.strike))
+        asset, cash = g * torch.exp(-self.q_g * tau), self.strike * torch.exp(-self.rate * tau)
+        if put:
+            return cash * torch.special.ndtr(-d2) - asset * torch.special.ndtr(-d1)
+        return asset * torch.special.ndtr(d1) - cash * torch.special.ndtr(d2)
+
+    def solution(self, t, x):
+        """The call on G (``european_on_g``), its payoff at t = T."""
+        payoff = torch.relu(self._geometric_mean(x) - self.strike)
+        return torch.where(self.T - t > 0, self.european_on_g(t, x), payoff)
 
     def reference_value(self) -> float:
         from dlpde.reference.black_scholes import geometric_basket_call

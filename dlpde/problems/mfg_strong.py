@@ -87,6 +87,14 @@ def mfg_lq(dim: int = 1, c: float = 1.0, T: float = 1.0, std0: float = 0.5, mean
 __all__ = ["mfg_lq"]
 
 
+# d = 1, one thread: 2000 Adam + 4000 L-BFGS steps on 2000 + 400 points, 3 × 32 tanh, float64: Φ 3.2e-4, ρ 7.8e-3
+# in 134 s (1000 L-BFGS steps on 1000 points: ρ 3.7e-2 in 36 s). d = 2 is not resolved by these budgets: the same
+# defaults give Φ 2.1e-3 but ρ 0.11 (150 s); ENGD (150 steps, 2000 fixed points, 2 × 32) ρ 6.3e-2 (123 s). The
+# density at t = T is a Gaussian of standard deviation 0.25, and 2000 uniform points put ~60 within 2σ of its path.
+MFG_LQ_DEFAULTS = dict(steps=2000, batch=2000, boundary_batch=400, width=32, depth=3, lr=2e-3, lbfgs_steps=4000,
+                       dtype="float64", boundary_weight=10.0)
+
+
 def cases() -> list:
     """The strong-form MFG case for the registry (PINN and DGM; Deep Ritz refuses it with ``NO_ENERGY``)."""
     from dlpde.problems.case import Case
@@ -96,11 +104,3 @@ def cases() -> list:
              "mean-field game in strong form: HJB + continuity, quadratic target cost, any d; closed form",
              default_dim=1, defaults=dict(MFG_LQ_DEFAULTS)),
     ]
-
-
-# d = 1, one thread: 2000 Adam + 4000 L-BFGS steps on 2000 + 400 points, 3 × 32 tanh, float64: Φ 3.2e-4, ρ 7.8e-3
-# in 134 s (1000 L-BFGS steps on 1000 points: ρ 3.7e-2 in 36 s). d = 2 is not resolved by these budgets: the same
-# defaults give Φ 2.1e-3 but ρ 0.11 (150 s); ENGD (150 steps, 2000 fixed points, 2 × 32) ρ 6.3e-2 (123 s). The
-# density at t = T is a Gaussian of standard deviation 0.25, and 2000 uniform points put ~60 within 2σ of its path.
-MFG_LQ_DEFAULTS = dict(steps=2000, batch=2000, boundary_batch=400, width=32, depth=3, lr=2e-3, lbfgs_steps=4000,
-                       dtype="float64", boundary_weight=10.0)

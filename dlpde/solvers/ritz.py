@@ -133,7 +133,7 @@ class EnergyRows:
     vmap the network, the rows go through the generic per-slice path (``fallback``, a ``row_block``), logged once.
 
     Why: the generic path costs one reverse pass over a slice of 32 points per row; at 8192 Sobol points in d = 5
-    (40 960 rows, 225 parameters) that was most of an 8.5 s ENGD step."""
+    (40 960 rows) and 225 parameters it took 1.76 s, this one 0.43 s (one thread)."""
 
     def __init__(self, problem: Problem, model: nn.Module, x: Tensor, scale: Tensor, cache: tuple[Tensor, ...],
                  fallback):
