@@ -46,14 +46,22 @@ class ExactZ(torch.nn.Module):
         self.problem, self.steps, self.times = problem, steps, times
         self.y0 = None
 
-    def z_all(self, x: torch.Tensor) -> torch.Tensor:
+    def exact_z(self, times: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Z at each row of x (n, b, d), row k at times[k]."""
         p = self.problem
         n, b, d = x.shape
-        t = self.times[:n, None].expand(n, b).reshape(-1)
+        t = times[:n, None].expand(n, b).reshape(-1)
         with torch.enable_grad():
             xr = x.reshape(-1, d).detach().requires_grad_(True)
             (g,) = torch.autograd.grad(p.solution(t, xr).sum(), xr)
         return p.diffusion_transpose(t, xr.detach(), g).reshape(n, b, d)
+
+    @property
+    def z0(self) -> torch.Tensor:
+        return self.exact_z(self.times, self.problem.x0.to(self.times)[None, None])[0, 0]
+
+    def subnetworks(self, x: torch.Tensor) -> torch.Tensor:  # Z_1 … Z_{N−1}
+        return self.exact_z(self.times[1:], x)
 
 
 def optimal_y0(obj: BSDEObjective, x, dw, start: float, iters: int = 6) -> float:

@@ -39,7 +39,7 @@ def brownian_increments(batch: int, times: Tensor, dim: int, *, generator: torch
     dtype = dtype or times.dtype
     dt = (times[1:] - times[:-1]).to(dtype)
     z = torch.randn(len(dt), batch, dim, generator=generator, device=times.device, dtype=dtype)
-    return z * dt.sqrt()[:, None, None]
+    return z.mul_(dt.sqrt()[:, None, None])  # in place: at large d the increments are the largest tensor
 
 
 def euler_maruyama(x0: Tensor, drift: Callable[[Tensor, Tensor], Tensor],
@@ -96,6 +96,11 @@ class SDE:
         """Sample paths on ``times`` driven by ``dw`` (N, batch, d); returns (N + 1, batch, d)."""
         return euler_maruyama(x0, self.drift, self.diffusion, times, dw)
 
+    def step(self, x: Tensor, times: Tensor, dw: Tensor) -> Tensor:
+        """X at ``times[1]`` from x (batch, d) at ``times[0]``, driven by dw (batch, d): one step of ``paths``
+        (for simulations that choose each increment from the current state, as Deep BSDE's control paths do)."""
+        return self.paths(x, times[:2], dw[None])[1]
+
     def euler_paths(self, x0: Tensor, times: Tensor, dw: Tensor) -> Tensor:
         """Euler–Maruyama paths whatever ``paths`` does (the slow path that exact samplers are tested against)."""
         return euler_maruyama(x0, self.drift, self.diffusion, times, dw)
@@ -121,6 +126,9 @@ class BrownianSDE(SDE):
 
     def diffusion_transpose(self, t, x, v):
         return self.scale * v
+
+    def step(self, x, times, dw):  # paths' one step without its cumulative sum and concatenation (same numbers)
+        return x.to(dw) + self.scale * dw
 
     def paths(self, x0, times, dw):
         x = x0.to(dw) + self.scale * torch.cumsum(dw, dim=0)

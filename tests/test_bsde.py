@@ -179,16 +179,19 @@ def test_z_all_puts_z0_first_and_checks_shapes():
     assert one.z_all(torch.randn(1, 5, 3)).shape == (1, 5, 3)
 
 
-def test_vectorised_recursion_equals_the_loop():
+@pytest.mark.parametrize("scheme", ["euler", "heun"])
+def test_vectorised_recursion_equals_the_loop(scheme):
     p = HJB(dim=5)
     s = SolveSettings(batch=40, dtype="float64", seed=3)
     net = _perturbed(DeepBSDE().build_model(p, s).double())
-    obj = BSDEObjective(p, net, s)
+    obj = BSDEObjective(p, net, s, scheme=scheme)
     x, dw = obj.sample()
     y_fast, g = obj.terminal_values(x, dw)
     p.generator_uses_y = True  # the instance now takes the general loop
     y_slow, _ = obj.terminal_values(x, dw)
     assert torch.allclose(y_fast, y_slow, atol=1e-12)
+    if scheme == "heun":
+        return
     # Y_N − Y_0 = Σ (λ|Z|²/2 Δt + Z·ΔW)
     z = net.z_all(x[:-1])
     dt = 1.0 / 20
@@ -461,13 +464,21 @@ class _ExactZ(torch.nn.Module):
         super().__init__()
         self.p, self.steps, self.times, self.y0 = p, steps, times, None
 
-    def z_all(self, x):
+    def exact_z(self, times, x):
+        """Z at each row of x (n, b, d), row k at times[k]."""
         n, b, d = x.shape
-        t = self.times[:n, None].expand(n, b).reshape(-1)
+        t = times[:n, None].expand(n, b).reshape(-1)
         with torch.enable_grad():
             xr = x.reshape(-1, d).detach().requires_grad_(True)
             (g,) = torch.autograd.grad(self.p.solution(t, xr).sum(), xr)
         return self.p.diffusion_transpose(t, xr.detach(), g).reshape(n, b, d)
+
+    @property
+    def z0(self):
+        return self.exact_z(self.times, self.p.x0.to(self.times)[None, None])[0, 0]
+
+    def subnetworks(self, x):  # Z_1 … Z_{N−1}
+        return self.exact_z(self.times[1:], x)
 
 
 def test_heun_has_less_bias_than_euler_with_the_exact_z_on_burgers_type():
@@ -554,3 +565,31 @@ def test_control_paths_are_driven_by_dw_plus_the_generator_gradient():
     assert torch.allclose(dw, dwt - 2.0 * z / 20, atol=1e-12)
     assert torch.allclose(x[1:], math.sqrt(2.0) * torch.cumsum(dw, 0), atol=1e-12)
     assert (z[1:].abs() > 0).any()
+
+
+@pytest.mark.parametrize("problem", [HJB(dim=3), AllenCahn(dim=3)], ids=["hjb", "allen-cahn"])
+def test_start_values_in_chunks_equal_one_simulation(problem, monkeypatch):
+    """The start simulation runs in chunks of paths at large d (bounded memory); on the same increments the chunked
+    statistics (Z scale, Y scale, Y₀ start by the Z = 0 recursion, which for allen-cahn depends on y) equal one
+    simulation of all paths."""
+    import dlpde.solvers.bsde as bsde
+
+    steps, paths = 5, 40
+    full = torch.randn(steps, paths, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 0.3
+
+    def feed():
+        taken = [0]
+
+        def increments(n, times, dim, **kw):
+            taken[0] += n
+            return full[:, taken[0] - n:taken[0]]
+        return increments
+
+    s = SolveSettings(dtype="float64")
+    monkeypatch.setattr(bsde, "brownian_increments", feed())
+    one = bsde.start_values(problem, s, steps, paths=paths)
+    monkeypatch.setattr(bsde, "START_CHUNK_NUMBERS", (steps + 1) * 3 * 7)  # chunks of 7 paths: 7, …, 7, 5
+    monkeypatch.setattr(bsde, "brownian_increments", feed())
+    chunked = bsde.start_values(problem, s, steps, paths=paths)
+    assert chunked == pytest.approx(one, rel=1e-12)
+    assert one[1] > 0 and one[2] > 0

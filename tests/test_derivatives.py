@@ -151,3 +151,17 @@ def test_hjb_pinn_trains_with_a_stochastic_laplacian():
     untrained = dlpde.solve("hjb-lq", "pinn", steps=1, **kw)
     assert trained.status == "ok"
     assert trained.metrics["relative_residual"] < 0.6 * untrained.metrics["relative_residual"]
+
+
+@pytest.mark.parametrize("dims", [5, 3])
+def test_hutchinson_signs_are_the_int64_draw_as_bytes(dims):
+    """The Rademacher probes are drawn as bytes for speed; they are the numbers the int64 draw gives from the same
+    generator (so runs before and after the change are the same), ±1 on the first ``dims`` coordinates, 0 after."""
+    from dlpde.derivatives import stochastic_directions
+
+    x = torch.zeros(7, 5, dtype=torch.float64)
+    v, w = stochastic_directions(x, dims, 4, "hutchinson", torch.Generator().manual_seed(11))
+    signs = torch.randint(0, 2, (7, 4, dims), generator=torch.Generator().manual_seed(11))
+    assert torch.equal(v[:, :, :dims], (2 * signs - 1).double())
+    assert torch.equal(v[:, :, dims:], torch.zeros(7, 4, 5 - dims, dtype=torch.float64))
+    assert v.dtype == torch.float64 and torch.equal(w, torch.full((4,), 0.25, dtype=torch.float64))

@@ -101,6 +101,24 @@ def test_brownian_paths_equal_euler_maruyama():
     assert torch.allclose(fast, slow, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("sde", [BrownianSDE(math.sqrt(2.0)), GeometricBrownianSDE(0.05, [0.2, 0.3, 0.1]),
+                                 GeometricBrownianSDE(0.05, [0.2, 0.3, 0.1], scheme="euler"),
+                                 SDE(drift=lambda t, x: -x, diffusion=lambda t, x, v: 0.5 * x * v)],
+                         ids=["brownian", "gbm-exact", "gbm-euler", "generic"])
+def test_one_step_equals_the_paths_step_by_step(sde):
+    """``step`` (one increment from the current state: Deep BSDE's control paths) walks the same path as ``paths``
+    on the whole grid."""
+    g = torch.Generator().manual_seed(8)
+    times = time_grid(0.7, 5, dtype=torch.float64)
+    dw = brownian_increments(6, times, 3, generator=g)
+    x0 = torch.tensor([1.0, 0.8, 1.2], dtype=torch.float64)
+    whole = sde.paths(x0, times, dw)
+    x = x0.expand(6, 3)
+    for n in range(5):
+        x = sde.step(x, times[n:n + 2], dw[n])
+        assert torch.allclose(x, whole[n + 1], rtol=1e-13, atol=1e-13), n
+
+
 @pytest.mark.parametrize("chol", [None, "corr"])
 def test_exact_gbm_converges_to_euler_and_has_the_right_law(chol):
     d = 4

@@ -179,7 +179,7 @@ class BSDEObjective:
                 (beta,) = torch.autograd.grad(f.sum(), zr)
             dw = dw_tilde[n] + beta * dt[n]
             y = y - f.detach() * dt[n] + (z * dw).sum(dim=1)
-            x = p.sde.paths(x, times[n:n + 2], dw[None])[1]
+            x = p.sde.step(x, times[n:n + 2], dw)
             xs.append(x)
             dws.append(dw)
         return torch.stack(xs), torch.stack(dws)
@@ -193,32 +193,51 @@ class BSDEObjective:
         return self.problem.diffusion_transpose(t, x_last, grad).detach()
 
     def terminal_values(self, x: Tensor, dw: Tensor, y0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(Y_N, g(X_N)) for paths x (N+1, B, d) and increments dw (N, B, d), from the network's Y₀ or ``y0``."""
+        """(Y_N, g(X_N)) for paths x (N+1, B, d) and increments dw (N, B, d), from the network's Y₀ or ``y0``.
+
+        Z₀ (one trained vector) and the sub-networks' Z_1 … Z_{N−1} stay two blocks, and Heun's Z_N = σᵀ∇g(X_N) a
+        third: joining them would copy an (N, B, d) tensor (``BSDENetwork.z_all`` does), and at large d each such
+        pass costs about as much as a layer's product."""
         p, net, times, dt = self.problem, self.net, self.times, self.dt
-        n_steps, batch, _ = dw.shape
-        z = net.z_all(x[:-1])  # (N, B, d)
+        n_steps, batch, d = dw.shape
+        z0 = net.z0.expand(1, batch, d)
+        z_sub = net.subnetworks(x[1:-1]) if n_steps > 1 else None
         y0 = (net.y0 if y0 is None else y0).expand(batch)
         heun = self.scheme == "heun"
-        if heun:
-            z_next = torch.cat([z[1:], self.terminal_z(x[-1])[None]], dim=0)  # Z_{n+1}
-        hedge = (z * dw).sum(dim=2)
+        z_last = self.terminal_z(x[-1])[None] if heun else None
+        hedge = (z0[0] * dw[0]).sum(dim=1)[None]
+        if z_sub is not None:
+            hedge = torch.cat([hedge, (z_sub * dw[1:]).sum(dim=2)])
         if not p.generator_uses_y:
-            t = times[:-1, None].expand(n_steps, batch).reshape(-1)
-            flat = (-1, x.shape[2])
-            f = p.generator(t, x[:-1].reshape(flat), torch.zeros_like(t), z.reshape(flat)).reshape(n_steps, batch)
-            if heun:
-                t1 = times[1:, None].expand(n_steps, batch).reshape(-1)
-                f1 = p.generator(t1, x[1:].reshape(flat), torch.zeros_like(t1), z_next.reshape(flat))
-                f = 0.5 * (f + f1.reshape(n_steps, batch))
+            f_sub = self._generator_rows(times[1:-1], x[1:-1], z_sub) if z_sub is not None else None
+            f = self._generator_rows(times[:1], x[:1], z0)
+            if f_sub is not None:
+                f = torch.cat([f, f_sub])
+            if heun:  # f at t_{n+1}: rows 1 … N−1 are those above (computed once), row N from Z_N
+                f1 = self._generator_rows(times[-1:], x[-1:], z_last)
+                if f_sub is not None:
+                    f1 = torch.cat([f_sub, f1])
+                f = 0.5 * (f + f1)
             return y0 + (-f * dt[:, None] + hedge).sum(dim=0), p.terminal(x[-1])
+
+        def z_at(n: int) -> Tensor:
+            return z0[0] if n == 0 else (z_last[0] if n == n_steps else z_sub[n - 1])
+
         y = y0
         for n in range(n_steps):
-            f = p.generator(times[n].expand(batch), x[n], y, z[n])
+            f = p.generator(times[n].expand(batch), x[n], y, z_at(n))
             if heun:  # trapezoidal rule for ∫f dt with an explicit Euler predictor
                 pred = y - f * dt[n] + hedge[n]
-                f = 0.5 * (f + p.generator(times[n + 1].expand(batch), x[n + 1], pred, z_next[n]))
+                f = 0.5 * (f + p.generator(times[n + 1].expand(batch), x[n + 1], pred, z_at(n + 1)))
             y = y - f * dt[n] + hedge[n]
         return y, p.terminal(x[-1])
+
+    def _generator_rows(self, t: Tensor, x: Tensor, z: Tensor) -> Tensor:
+        """f(t_k, X_k, ·, Z_k) for a block of time rows (k, B, d) → (k, B), for generators that ignore y."""
+        k, batch, d = z.shape
+        tt = t[:, None].expand(k, batch).reshape(-1)
+        return self.problem.generator(tt, x.expand(k, batch, d).reshape(-1, d), torch.zeros_like(tt),
+                                      z.expand(k, batch, d).reshape(-1, d)).reshape(k, batch)
 
     def loss(self, step: int, *, resample: bool):
         if resample or self.x is None:
@@ -293,6 +312,9 @@ def generator_depends_on_z(problem: Parabolic, s: SolveSettings, z_scale: float,
     return grad is not None and bool((grad != 0).any())
 
 
+START_CHUNK_NUMBERS = 2**25  # numbers per path tensor in one chunk of the start simulation (134 MB in float32)
+
+
 def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 4096
                  ) -> tuple[float, float, float]:
     """(Y₀ start, Z scale, Y scale) from one simulation of ``paths`` paths (a generator stream of its own).
@@ -301,24 +323,36 @@ def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 
     which is E g(X_T) when f(·, 0) = 0. Z scale: the root mean square of Z_T = σᵀ∇g(X_T) over paths and components,
     the unit in which the sub-networks output Z (so their outputs are O(1) whatever the case's magnitudes).
     Y scale: the standard deviation of g(X_T), the unit in which Y₀ is trained.
+
+    The paths are simulated in chunks of at most ``START_CHUNK_NUMBERS`` numbers per (N + 1, chunk, d) tensor, so
+    memory stays bounded in d (4096 paths at d = 10⁵ would take 16 GB per tensor); up to d ≈ 390 at N = 20 it is one
+    chunk, the same numbers as one simulation.
     """
     times = time_grid(problem.T, steps, device=s.torch_device, dtype=s.torch_dtype)
     dt = times[1:] - times[:-1]
     gen = s.generator(offset=7)
-    dw = brownian_increments(paths, times, problem.noise_dim, generator=gen, dtype=s.torch_dtype)
-    x = problem.sde.paths(problem.x0.to(device=s.torch_device, dtype=s.torch_dtype), times, dw)
-    with torch.enable_grad():
-        xT = x[-1].detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(problem.terminal(xT).sum(), xT)
-    with torch.no_grad():
-        zT = problem.diffusion_transpose(times[-1].expand(paths), x[-1], grad)
-        z_scale = float(zT.pow(2).mean().sqrt())
-        y = problem.terminal(x[-1])
-        y_scale = float(y.std())
-        zero = torch.zeros_like(x[0])
-        for n in reversed(range(steps)):
-            y = y + problem.generator(times[n].expand(paths), x[n], y, zero) * dt[n]
-        y0 = float(y.mean())
+    x0 = problem.x0.to(device=s.torch_device, dtype=s.torch_dtype)
+    chunk = max(1, min(paths, START_CHUNK_NUMBERS // ((steps + 1) * max(problem.noise_dim, problem.dim))))
+    z2, gs, ys = 0.0, [], []  # mean |Z_T|² (weighted by chunk), g(X_T) and the Z = 0 recursion's Y₀ per path
+    for start in range(0, paths, chunk):
+        n = min(chunk, paths - start)
+        x = problem.sde.paths(x0, times, brownian_increments(n, times, problem.noise_dim, generator=gen,
+                                                             dtype=s.torch_dtype))
+        with torch.enable_grad():
+            xT = x[-1].detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(problem.terminal(xT).sum(), xT)
+        with torch.no_grad():
+            zT = problem.diffusion_transpose(times[-1].expand(n), x[-1], grad)
+            z2 = z2 + zT.pow(2).mean() * (n / paths)
+            y = problem.terminal(x[-1])
+            gs.append(y)
+            zero = torch.zeros_like(x[0])
+            for k in reversed(range(steps)):
+                y = y + problem.generator(times[k].expand(n), x[k], y, zero) * dt[k]
+            ys.append(y)
+    z_scale = float(torch.as_tensor(z2).sqrt())
+    y_scale = float(torch.cat(gs).std())
+    y0 = float(torch.cat(ys).mean())
     if not math.isfinite(y0):
         raise ValueError("the Monte Carlo start value of Y0 is not finite; pass y0_init=<number>")
     if not (math.isfinite(z_scale) and z_scale > 0):
