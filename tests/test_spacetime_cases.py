@@ -1,6 +1,8 @@
 """burgers-1d and black-scholes-call: exact solutions against the PDE and the numpy references, the data, the
 paper's evaluation grid, parameter checks, and tiny PINN/DGM runs whose files load back."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -64,6 +66,28 @@ def test_black_scholes_exact_equals_bs_call():
     at_money = bs_call_torch(torch.tensor([100.0], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64),
                              100.0, 0.05, 0.2)
     assert abs(float(at_money[0]) - 10.450584) < 1e-6  # REFERENCES.md §2
+
+
+def test_smoothed_payoff_is_the_heat_flow_of_the_payoff_not_the_price():
+    """BlackScholesCall.smoothed_payoff (the g of u = g + N): it solves w_t + ½(σK)²w_SS = 0 (autograd, float64),
+    equals the payoff at t = T, tends to it as t → T, and is not the Black–Scholes price (7.98 against 10.45 at the
+    money)."""
+    p = BlackScholesCall(K=90.0, sigma=0.3, r=0.04, T=0.8)
+    x = _points(p, 300).requires_grad_(True)
+    x = x[(p.T - x[:, 1]).detach() > 1e-3].detach().requires_grad_(True)
+    w = p.smoothed_payoff(x)
+    (g,) = torch.autograd.grad(w.sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g[:, 0].sum(), x)
+    assert float((g[:, 1] + 0.5 * (p.sigma * p.K) ** 2 * h[:, 0]).abs().max()) < 1e-10
+    S = torch.linspace(p.S_min, p.S_max, 101, dtype=torch.float64)
+    at = lambda t: torch.stack([S, torch.full_like(S, t)], 1)  # noqa: E731
+    assert torch.equal(p.smoothed_payoff(at(p.T)), torch.clamp(S - p.K, min=0.0))
+    assert float((p.smoothed_payoff(at(p.T - 1e-8)) - torch.clamp(S - p.K, min=0.0)).abs().max()) < 1e-2
+    money = torch.tensor([[p.K, 0.0]], dtype=torch.float64)
+    assert float(p.smoothed_payoff(money)) == pytest.approx(p.sigma * p.K * math.sqrt(p.T / (2 * math.pi)), rel=1e-12)
+    assert abs(float(p.smoothed_payoff(money) - p.exact(money))) > 0.1 * float(p.exact(money))
+    phi, g, enforced = p.hard_constraint_data()
+    assert enforced == () and torch.equal(phi(money), torch.ones(1, dtype=torch.float64)) and g == p.smoothed_payoff
 
 
 @pytest.mark.parametrize("name", NAMES)
