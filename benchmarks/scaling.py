@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,18 @@ CONFIGS = [
 ]
 
 
+# glibc returns every block above 32 MB to the system when it is freed, so at d = 10⁴…10⁵ each step faults in its
+# tensors' pages afresh (Deep BSDE at d = 3·10⁴: 19 M page faults in a short run, 6.5 s per step; with the two
+# settings below 1.3 M and 4.0 s). They must be set before the process starts (glibc reads them at start-up); rows
+# measured with them are kept apart from the others.
+KEEP_PAGES = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+
+
+def allocator() -> str:
+    """"keep-pages" when this process runs with ``KEEP_PAGES`` (glibc keeps freed memory), else "" (the default)."""
+    return "keep-pages" if all(os.environ.get(k) == v for k, v in KEEP_PAGES.items()) else ""
+
+
 def measure(solver: str, case: str, settings: dict, d: int, steps: int, batch: int, threads: int) -> dict:
     import dlpde
 
@@ -49,12 +62,12 @@ def measure(solver: str, case: str, settings: dict, d: int, steps: int, batch: i
     dlpde.solve(case, solver, steps=2, **common)  # warm-up: first-call costs (allocations, caches) out of the row
     sol = dlpde.solve(case, solver, steps=steps, **common)
     return {"solver": solver, "case": case, "d": d, "steps": steps, "batch": batch, "settings": settings,
-            "status": sol.status, "seconds_per_step": sol.wall_time_s / steps}
+            "status": sol.status, "seconds_per_step": sol.wall_time_s / steps, "allocator": allocator()}
 
 
-def key(solver: str, case: str, d: int, settings: dict | None = None) -> str:
+def key(solver: str, case: str, d: int, settings: dict | None = None, memory: str = "") -> str:
     tag = (settings or {}).get("derivative")
-    return f"{solver}-{case}" + (f"-{tag}" if tag else "") + f"-d{d}"
+    return f"{solver}-{case}" + (f"-{tag}" if tag else "") + (f"-{memory}" if memory else "") + f"-d{d}"
 
 
 def table(runs: list[dict], dims: list[int]) -> str:
@@ -62,14 +75,16 @@ def table(runs: list[dict], dims: list[int]) -> str:
             + " | growth d = 100 → 1000 | slope over d ≥ 1000 |\n|---|---|---|" + "---|" * (len(dims) + 2) + "\n")
     rows = []
     for solver, case, settings, why in CONFIGS:
-        found = {r["d"]: r for r in runs
-                 if r["solver"] == solver and r["case"] == case and r.get("settings", {}) == settings}
-        if not found:
-            continue
-        cells = [f"{found[d]['seconds_per_step']:.4f}" if d in found else "–" for d in dims]
-        growth = (f"{found[1000]['seconds_per_step'] / found[100]['seconds_per_step']:.1f}×"
-                  if 100 in found and 1000 in found else "–")
-        rows.append(f"| {solver} | {case} | {why} | " + " | ".join(cells) + f" | {growth} | {slope(found)} |")
+        for memory in ("", "keep-pages"):
+            found = {r["d"]: r for r in runs if r["solver"] == solver and r["case"] == case
+                     and r.get("settings", {}) == settings and r.get("allocator", "") == memory}
+            if not found:
+                continue
+            cells = [f"{found[d]['seconds_per_step']:.4f}" if d in found else "–" for d in dims]
+            growth = (f"{found[1000]['seconds_per_step'] / found[100]['seconds_per_step']:.1f}×"
+                      if 100 in found and 1000 in found else "–")
+            label = why + ("; freed memory kept (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=10¹¹)" if memory else "")
+            rows.append(f"| {solver} | {case} | {label} | " + " | ".join(cells) + f" | {growth} | {slope(found)} |")
     return head + "\n".join(rows) + "\n"
 
 
@@ -127,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                 if args.only_derivative and settings.get("derivative") not in args.only_derivative:
                     continue
                 row = measure(solver, case, settings, d, steps, 256, args.threads)
-                row.update(command=_report.command("scaling.py", argv, args.threads), tiny=args.tiny,
+                prefix = "".join(f"{k}={v} " for k, v in KEEP_PAGES.items()) if row["allocator"] else ""
+                row.update(command=prefix + _report.command("scaling.py", argv, args.threads), tiny=args.tiny,
                            machine=_report.machine(args.threads), **_report.when())
-                _report.store(folder, key(solver, case, d, settings), row)
+                _report.store(folder, key(solver, case, d, settings, row["allocator"]), row)
                 print(f"{solver:9s} {case:24s} d = {d:5d}: {row['seconds_per_step']:.4f} s/step", flush=True)
     runs = _report.stored(folder)
     if not runs:
