@@ -325,8 +325,8 @@ def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 
     Y scale: the standard deviation of g(X_T), the unit in which Y₀ is trained.
 
     The paths are simulated in chunks of at most ``START_CHUNK_NUMBERS`` numbers per (N + 1, chunk, d) tensor, so
-    memory stays bounded in d (4096 paths at d = 10⁵ would take 16 GB per tensor); up to d ≈ 390 at N = 20 it is one
-    chunk, the same numbers as one simulation.
+    memory stays bounded in d (4096 paths at d = 10⁵ and N = 20 would take 34 GB per tensor); up to d ≈ 390 at
+    N = 20 it is one chunk, the same numbers as one simulation.
     """
     times = time_grid(problem.T, steps, device=s.torch_device, dtype=s.torch_dtype)
     dt = times[1:] - times[:-1]
