@@ -57,8 +57,7 @@ def run_case(case: str, dim: int | None, threads: int, tiny: bool = False) -> di
     every = dict(log_every=1, eval_every=1) if tiny else {}
     # the case's Adam (+ L-BFGS) settings, named explicitly: some cases now default to ENGD (poisson-sin-Nd)
     default = dlpde.solve(case, "pinn", dim=dim, optimizer="adam", threads=threads,
-                          **{"log_every": 50, "eval_every": 50, **EVAL,
-                                                                     **(TINY["default"] if tiny else {}), **every})
+                          **{"log_every": 50, "eval_every": 50, **EVAL, **(TINY["default"] if tiny else {}), **every})
     engd = dlpde.solve(case, "pinn", dim=dim, optimizer="engd", threads=threads,
                        **{"log_every": 5, "eval_every": 5, **EVAL, **(TINY["engd"] if tiny else {}), **every})
     adam = curve(default, {"adam"})

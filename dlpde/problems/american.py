@@ -86,7 +86,7 @@ class AmericanPut(PDE):
     def fd_reference(self):
         """The converged finite-difference grid (``dlpde.reference.american.american_put_reference``; a few
         seconds, computed once per parameter set and process)."""
-        return _converged_reference(self.rate, self.sigma, self.T, max(4.0, self.s_max + 1.0))
+        return converged_reference(self.rate, self.sigma, self.T, max(4.0, self.s_max + 1.0))
 
     @property
     def has_reference(self) -> bool:
@@ -124,12 +124,15 @@ class AmericanPut(PDE):
         return {"exercise_boundary_rel_error": worst}
 
 
-@functools.lru_cache(maxsize=4)
-def _converged_reference(rate: float, sigma: float, T: float, s_max: float):
-    """A memo of the pure function ``american_put_reference`` (problems rebuilt from a file or by each test share
-    it; the mesh cases cache their finite elements the same way)."""
+@functools.lru_cache(maxsize=8)
+def converged_reference(rate: float, sigma: float, T: float, s_max: float, *, dividend: float = 0.0,
+                        tol: float = 1e-4):
+    """The converged finite-difference put in units of the strike: a memo of the pure function
+    ``american_put_reference`` (problems rebuilt from a file or by each test share it; the mesh cases cache their
+    finite elements the same way). Also the reference of ``american-basket-Nd``, a put on G with a dividend yield."""
     from dlpde.reference.american import american_put_reference
-    return american_put_reference(1.0, rate, sigma, T, s_max=s_max, n_space=400, n_time=200, tol=1e-4)
+    return american_put_reference(1.0, rate, sigma, T, s_max=s_max, n_space=400, n_time=200, tol=tol,
+                                  dividend=dividend)
 
 
 def exercise_boundary_at_level(S: np.ndarray, gap: np.ndarray, level: float = BOUNDARY_LEVEL) -> float:

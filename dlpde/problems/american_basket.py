@@ -16,12 +16,12 @@ Deep BSDE does not apply: optimal stopping is a reflected BSDE, not the Deep BSD
 """
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from dlpde.problems.american import converged_reference
 from dlpde.problems.bsde_cases import GeometricBasket
 
 Tensor = torch.Tensor
@@ -48,7 +48,7 @@ class AmericanBasketPut(GeometricBasket):
     @property
     def fd_reference(self):
         """The converged one-dimensional grid in units of the strike (computed once per parameter set)."""
-        return _reduced_reference(self.rate, self.sigma_g, self.q_g, self.T)
+        return converged_reference(self.rate, self.sigma_g, self.T, 4.0, dividend=self.q_g, tol=1e-5)
 
     def solution(self, t: Tensor, x: Tensor) -> Tensor:
         """u(t, x) = K·v(G/K, T − t) from the one-dimensional finite-difference grid (bicubic spline)."""
@@ -88,11 +88,3 @@ def cases() -> list:
     return [Case("american-basket-Nd", AmericanBasketPut, ("pinn", "dgm"),
                  "American put on the geometric mean of d assets (DGM 2018 §4); 1-D finite-difference reduction",
                  default_dim=20, defaults=dict(dgm=dict(DGM_DEFAULTS), pinn=dict(PINN_DEFAULTS)))]
-
-
-@functools.lru_cache(maxsize=4)
-def _reduced_reference(rate: float, sigma: float, dividend: float, T: float):
-    """The converged 1-D finite-difference put in units of the strike (a memo of a pure function)."""
-    from dlpde.reference.american import american_put_reference
-    return american_put_reference(1.0, rate, sigma, T, dividend=dividend, s_max=4.0, n_space=400, n_time=200,
-                                  tol=1e-5)

@@ -5,11 +5,12 @@ In time to maturity τ = T − t the price V(S, τ) solves the linear complement
     min(V_τ − ½σ²S²V_SS − (r − q)SV_S + rV,  V − (K − S)⁺) = 0,   V(S, 0) = (K − S)⁺,
 
 (q a continuous dividend yield, 0 by default) on S ∈ [0, S_max] with V(0, τ) = K (immediate exercise) and
-V(S_max, τ) = 0. Discretisation: central differences on a uniform S grid, Crank–Nicolson in τ after two fully implicit quarter steps (Rannacher's start, which damps the
-payoff's kink), and the early-exercise constraint by the penalty method of Forsyth & Vetzal (SIAM J. Sci. Comput. 23,
-2002): each step solves (M + P)V = b + Pg with P = ρ·[V < g] by a few Newton (active-set) iterations, one banded
-solve each. ``american_put_reference`` refines grid and step together until the price at the money changes by less
-than ``tol`` and returns the finest solution with the change it made (its own error estimate).
+V(S_max, τ) = 0. Discretisation: central differences on a uniform S grid, Crank–Nicolson in τ after two fully
+implicit quarter steps (Rannacher's start, which damps the payoff's kink), and the early-exercise constraint by the
+penalty method of Forsyth & Vetzal (SIAM J. Sci. Comput. 23, 2002): each step solves (M + P)V = b + Pg with
+P = ρ·[V < g] by a few Newton (active-set) iterations, one banded solve each. ``american_put_reference`` refines
+grid and step together until the price at the money changes by less than ``tol`` and returns the finest solution
+with the change it made (its own error estimate).
 
 Why our own solver: scipy has banded solvers but no complementarity-problem solver, and the penalty method is a few
 lines on top of ``scipy.linalg.solve_banded``.
