@@ -28,6 +28,8 @@ DEFAULT_OUT = HERE / "SCALING.md"
 # (solver, case, settings beyond the case's defaults, why this row)
 CONFIGS = [
     ("pinn", "poisson-inseparable-Nd", {}, "exact forward Laplacian, identity seeds, QR-compressed tangents"),
+    ("pinn", "hjb-lq", {"derivative": "forward"},
+     "space-time, its default: exact ∇u, u_t and Laplacian in one forward jet, directions compressed per weight"),
     ("pinn", "hjb-lq", {"derivative": "hutchinson", "probes": 16}, "space-time; Hutchinson Laplacian, exact ∇u, u_t"),
     ("pinn", "hjb-lq", {"derivative": "sdgd", "probes": 16},
      "space-time; SDGD: 16 random coordinates shared by the batch (sparse directions), exact ∇u, u_t"),
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--only", nargs="+", metavar="SOLVER", help="solvers to run (pinn, dgm, deep-bsde)")
     ap.add_argument("--only-derivative", nargs="+", metavar="METHOD",
-                    help="rows whose settings name one of these derivative methods (e.g. sdgd)")
+                    help="rows whose settings name one of these derivative methods (e.g. sdgd; 'default': none named)")
     ap.add_argument("--tiny", action="store_true", help="d = 4, 8 and two steps: checks the script, needs --out")
     ap.add_argument("--report-only", action="store_true", help="rebuild the markdown from the stored runs")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="the markdown file (default benchmarks/SCALING.md)")
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and solver not in args.only:
                 continue
             for d in dims:
-                if args.only_derivative and settings.get("derivative") not in args.only_derivative:
+                if args.only_derivative and settings.get("derivative", "default") not in args.only_derivative:
                     continue
                 row = measure(solver, case, settings, d, steps, 256, args.threads)
                 prefix = "".join(f"{k}={v} " for k, v in KEEP_PAGES.items()) if row["allocator"] else ""

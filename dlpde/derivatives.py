@@ -40,16 +40,15 @@ def _check_scalar(out: Tensor) -> Tensor:
 
 
 def directional_derivatives(model: nn.Module, x: Tensor, directions: Tensor, weights: Tensor | None = None, *,
-                            method: str = "auto", identity: bool = False) -> FieldDerivatives:
+                            method: str = "auto") -> FieldDerivatives:
     """u, ∂_{v_j} u and Σ_j c_j ∂²_{v_j} u for directions (k, d) shared by all points or (n, k, d) per point.
-    ``weights`` (k,) are the c_j; None means all ones. ``identity``: the directions are the d × d identity (the
-    forward jet then skips its products with them, see ``Jet.seed``)."""
+    ``weights`` (k,) are the c_j; None means all ones."""
     if method == "auto":
         method = "forward" if hasattr(model, "forward_jet") else "autograd"
     if method == "forward":
         if not hasattr(model, "forward_jet"):
             raise ValueError(f"{type(model).__name__} has no forward_jet; use method='autograd'")
-        jet = model.forward_jet(Jet.seed(x, directions, weights, identity=identity))
+        jet = model.forward_jet(Jet.seed(x, directions, weights))
         return FieldDerivatives(_check_scalar(jet.value), jet.tangent[..., 0], jet.second[:, 0])
     if method == "autograd":
         return _autograd_directional(model, x, directions, weights)
@@ -113,12 +112,14 @@ def laplacian(model: nn.Module, x: Tensor, *, method: str = "auto", dims: int | 
         xg = x if x.requires_grad else x.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(_check_scalar(model(xg)).sum(), xg, create_graph=True)
         return FieldDerivatives(fd.value, grad, fd.second)
-    eye = torch.eye(D, dtype=x.dtype, device=x.device)
-    weights = None
-    if dims < D:
-        weights = torch.zeros(D, dtype=x.dtype, device=x.device)
-        weights[:dims] = 1.0
-    return directional_derivatives(model, x, eye, weights, method=method, identity=True)
+    levels = None if dims == D else (1.0,) * dims + (0.0,) * (D - dims)
+    if method == "autograd" or (method == "auto" and not hasattr(model, "forward_jet")):
+        eye = torch.eye(D, dtype=x.dtype, device=x.device)
+        return _autograd_directional(model, x, eye, None if levels is None else torch.tensor(levels))
+    if not hasattr(model, "forward_jet"):
+        raise ValueError(f"{type(model).__name__} has no forward_jet; use method='autograd'")
+    jet = model.forward_jet(Jet.identity_seed(x, levels))  # the D × D identity is never made for an MLP
+    return FieldDerivatives(_check_scalar(jet.value), jet.tangent[..., 0], jet.second[:, 0])
 
 
 def stochastic_directions(x: Tensor, dims: int, probes: int, method: str, generator: torch.Generator | None):

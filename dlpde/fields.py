@@ -37,6 +37,10 @@ Tensor = torch.Tensor
 Key = tuple
 
 
+UNIT_ROWS_LIMIT = 2 ** 24  # numbers in the coordinate directions of a diagonal request made as rows (k, D); above
+# it the request goes as the identity seed with weight 0 on the unused inputs, which is never made as a matrix
+
+
 class FieldEvaluator:
     """Derivatives of a network's outputs at fixed points ``x`` (n, D), computed on first request and cached.
 
@@ -84,9 +88,8 @@ class FieldEvaluator:
         self._note(("jacobian",))
         if self._jacobian is None:
             if self.forward:
-                weights = (self._diag_weights(self.base_key[1]) if self.base_key is not None
-                           else torch.zeros(self.D, dtype=self.x.dtype, device=self.x.device))
-                jet = self._jet(self._eye, weights)
+                weights = self._diag_weights(self.base_key[1]) if self.base_key is not None else (0.0,) * self.D
+                jet = self._jet(None, weights)
                 self._jacobian = jet.tangent
                 if self.base_key is not None:
                     self._second[self.base_key] = jet.second
@@ -116,43 +119,43 @@ class FieldEvaluator:
     def _is_stochastic(self, key: Key) -> bool:
         return self.stochastic is not None and key == laplacian_key(self.space_dims, self.D)
 
-    def _diag_weights(self, values: tuple[float, ...]) -> Tensor | None:
+    def _diag_weights(self, values: tuple[float, ...]) -> tuple[float, ...] | None:
         """The weights of a diagonal request (its key's numbers), None when all are 1 (the plain sum of second
         derivatives, e.g. the Laplacian over all inputs: a jet without weights lets a network compress its k
         directions to its width, ``MLP._first_layer_shared``). Decided from Python numbers: no tensor read back."""
         if all(v == 1 for v in values):
             return None
-        return torch.tensor(values, dtype=self.x.dtype, device=self.x.device)
+        return tuple(float(v) for v in values)
 
-    def _directions(self, key: Key) -> tuple[Tensor, Tensor]:
-        """Directions (k, D) or (n, k, D) and weights (k,) whose weighted second derivatives give ``key``."""
+    def _directions(self, key: Key) -> tuple[Tensor | None, Tensor | tuple[float, ...] | None]:
+        """Directions (k, D) or (n, k, D) and weights (k,) whose weighted second derivatives give ``key``;
+        directions None are the D coordinate directions (never made as a D × D identity: ``Jet.identity_seed``)."""
         x = self.x
-        eye = self._eye
         if self._is_stochastic(key):
             return stochastic_directions(x, self.space_dims, self.probes, self.stochastic, self.generator)
         if key[0] == "diag":
             used = [j for j, v in enumerate(key[1]) if v != 0]
             if len(used) == len(key[1]):
-                return eye, self._diag_weights(key[1])
-            return eye[used], self._diag_weights(tuple(key[1][j] for j in used))
+                return None, self._diag_weights(key[1])
+            if len(used) * self.D > UNIT_ROWS_LIMIT:  # e.g. the Laplacian over space beside time at d = 10⁵
+                return None, self._diag_weights(key[1])
+            return self._unit_rows(used), self._diag_weights(tuple(key[1][j] for j in used))
         if key[0] == "mixed":
-            i, j = key[1], key[2]
-            v = torch.stack([eye[i] + eye[j], eye[i] - eye[j]])
-            return v, torch.tensor([0.25, -0.25], dtype=x.dtype, device=x.device)
+            e = self._unit_rows([key[1], key[2]])
+            return torch.stack([e[0] + e[1], e[0] - e[1]]), (0.25, -0.25)
         if key[0] == "trace":
             return key[2]()  # the directions and weights were computed when the request was made
         raise ValueError(f"unknown derivative request {key!r}")
 
-    @property
-    def _eye(self) -> Tensor:
-        """The D × D identity, made once per evaluator (``_jet`` recognises it as an identity seed)."""
-        if getattr(self, "_eye_cache", None) is None:
-            self._eye_cache = torch.eye(self.D, dtype=self.x.dtype, device=self.x.device)
-        return self._eye_cache
+    def _unit_rows(self, indices: list[int]) -> Tensor:
+        """The coordinate directions e_i, i in ``indices``, as rows (k, D)."""
+        rows = torch.zeros(len(indices), self.D, dtype=self.x.dtype, device=self.x.device)
+        rows[range(len(indices)), indices] = 1.0
+        return rows
 
-    def _jet(self, directions: Tensor, weights: Tensor | None) -> Jet:
-        identity = directions is getattr(self, "_eye_cache", None)
-        jet = self.model.forward_jet(Jet.seed(self.x, directions, weights, identity=identity))
+    def _jet(self, directions: Tensor | None, weights: Tensor | tuple[float, ...] | None) -> Jet:
+        seed = Jet.identity_seed(self.x, weights) if directions is None else Jet.seed(self.x, directions, weights)
+        jet = self.model.forward_jet(seed)
         if self._value is None:
             self._value = jet.value
         return jet
@@ -171,9 +174,11 @@ class FieldEvaluator:
         cols = [_grad(out[:, i].sum(), x) for i in range(out.shape[1])]
         return torch.stack(cols, dim=2)
 
-    def _autograd_second(self, directions: Tensor, weights: Tensor | None) -> Tensor:
+    def _autograd_second(self, directions: Tensor | None, weights: Tensor | tuple[float, ...] | None) -> Tensor:
         x, _ = self._graph()
-        weights = torch.ones(directions.shape[-2]) if weights is None else weights
+        if directions is None:
+            directions = torch.eye(self.D, dtype=x.dtype, device=x.device)
+        weights = torch.ones(directions.shape[-2]) if weights is None else torch.as_tensor(weights)
         jac = self.jacobian()  # (n, D, m), with a graph
         if directions.ndim == 2:
             directions = directions.unsqueeze(0).expand(self.n, -1, -1)

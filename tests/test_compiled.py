@@ -30,12 +30,14 @@ def _loss_and_grads(objective, model):
 
 def test_decision_from_the_settings_alone(monkeypatch):
     monkeypatch.setattr(compiled, "backend_missing", lambda device: None)
-    big = dict(points=2000, rows=66, parameters=19_009, device=CPU)  # poisson-sin-Nd d = 100, 4 x 64
-    per_step = 2000 * 66 * 19_009 * compiled.SAVED_S_PER_UNIT  # seconds saved per step
+    # poisson-sin-Nd d = 100, 4 x 64: 19 009 parameters, 6 400 of them the input weights
+    big = dict(points=2000, rows=66, parameters=12_609, device=CPU)
+    per_step = 2000 * 66 * 12_609 * compiled.SAVED_S_PER_UNIT  # seconds saved per step
     pays = int(compiled.WARMUP_S / per_step) + 1
     assert compile_decision("auto", steps=pays, **big)[0]
     assert not compile_decision("auto", steps=pays - 2, **big)[0]
     assert compile_decision("auto", steps=300, **big)[0]  # the d = 100 run
+    assert not compile_decision("auto", steps=pays, inputs=10 ** 5, **big)[0]  # a longer warm-up at d = 10⁵
     assert compile_decision(False, steps=10 ** 9, **big) == (False, "compile=False")
     assert compile_decision(True, steps=1, **big) == (True, "compile=True")
     on, why = compile_decision("auto", steps=10 ** 9, unsupported="a reason", **big)

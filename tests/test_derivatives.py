@@ -165,3 +165,52 @@ def test_hutchinson_signs_are_the_int64_draw_as_bytes(dims):
     assert torch.equal(v[:, :, :dims], (2 * signs - 1).double())
     assert torch.equal(v[:, :, dims:], torch.zeros(7, 4, 5 - dims, dtype=torch.float64))
     assert v.dtype == torch.float64 and torch.equal(w, torch.full((4,), 0.25, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("levels", [(1.0,) * 40 + (0.0,), (0.5, 2.0, 0.5, 0.0) * 10 + (0.5,), (0.0,) * 41])
+def test_directions_compressed_by_weight_equal_general_path(levels):
+    """Weights given as Python numbers (``levels``): the MLP compresses each group of equal weight with more
+    directions than units by its own QR factorisation (interleaved groups included). Values, directional
+    derivatives, the weighted second derivatives and the parameter gradients through the QR must equal the
+    general path's, which pushes every direction through every layer."""
+    from dlpde.nn import Jet
+    from dlpde.nn.mlp import compress_directions
+
+    d, width = len(levels), 8
+    model = init_model(lambda: MLP(d, width=width, depth=3, activation="tanh", input_scale=[1.5] * d), 0).double()
+    x = torch.rand(9, d, dtype=torch.float64)
+    eye = torch.eye(d, dtype=torch.float64)
+    w = torch.tensor(levels, dtype=torch.float64)
+    rows, _, basis = compress_directions(torch.randn(d, width, dtype=torch.float64), w, levels)
+    groups = {c: levels.count(c) for c in levels}
+    assert rows.shape[0] == sum(min(k, width) for k in groups.values()) < d and basis.shape == (d, rows.shape[0])
+    jets = [model.forward_jet(Jet.identity_seed(x, levels)), model.forward_jet(Jet.seed(x, eye, levels)),
+            model.forward_jet(Jet(x, eye.expand(9, -1, -1).clone(), torch.zeros_like(x), w))]
+    for a in jets[:2]:
+        for p, q in ((a.value, jets[2].value), (a.tangent, jets[2].tangent), (a.second, jets[2].second)):
+            assert (p - q).abs().max() <= 1e-12 * (1 + q.abs().max())
+    grads = [torch.autograd.grad((j.second ** 2).sum() + j.tangent.sum(), model.hidden[0].weight)[0] for j in jets]
+    assert (grads[0] - grads[2]).abs().max() <= 1e-10 * (1 + grads[2].abs().max())
+
+
+def test_identity_seed_is_made_only_when_a_network_reads_it():
+    """``Jet.identity_seed`` never forms the D × D identity for the MLP or the ball-constrained MLP (the exact
+    Laplacian at d = 10⁵ would need 40 GB); a network that reads the tangent (ResNet) gets the identity."""
+    from dlpde.nn import ResNet
+    from dlpde.nn.constraints import HardConstraint, ball_distance
+    from dlpde.nn.jet import Jet
+
+    d = 30
+    x = torch.rand(6, d, dtype=torch.float64)
+    inner = net(d, "tanh", width=8)
+    for model in (inner, HardConstraint(inner, ball_distance(torch.zeros(d, dtype=torch.float64), 2.0),
+                                        spec={"g_zero": True})):
+        seed = Jet.identity_seed(x)
+        fast = model.forward_jet(seed)
+        assert seed._eye is None
+        slow = model.forward_jet(Jet.seed(x, torch.eye(d, dtype=torch.float64)))
+        assert torch.allclose(fast.second, slow.second, atol=1e-12) and torch.allclose(fast.tangent, slow.tangent)
+    res = ResNet(d, 1, width=8, blocks=2).double()
+    seed = Jet.identity_seed(x)
+    assert torch.allclose(res.forward_jet(seed).second, laplacian(res, x, method="autograd").second[:, None])
+    assert seed._eye is not None

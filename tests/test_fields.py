@@ -131,3 +131,45 @@ def test_second_derivatives_of_a_linear_field_are_zero_not_an_error():
     assert torch.equal(u.dxx(0), torch.zeros(7, dtype=torch.float64))
     assert torch.allclose(u.dt(), torch.full((7,), 2.0, dtype=torch.float64))
     assert torch.allclose(u.d(0), torch.full((7,), -1.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("planned,rows_limit", [(False, 2 ** 24), (False, 0), (True, 2 ** 24)])
+def test_more_inputs_than_units_compressed_by_weight_equals_autograd(planned, rows_limit, monkeypatch):
+    """D = 20 space inputs and time through 6 units: the MLP's first layer compresses the coordinate directions
+    group by group of equal weight (space 1, time 0 for the Laplacian: 6 + 1 rows; 0 for a Jacobian alone: 6)
+    (``compress_directions``), and no D × D identity is made (``Jet.identity_seed``). Every request must still
+    equal autograd's Hessian, with and without the plan that puts the Jacobian and the Laplacian in one pass, and
+    with the Laplacian's 20 coordinate directions made as rows (6 rows after compression) or not (``rows_limit``)."""
+    import dlpde.fields as fields
+    import dlpde.nn.mlp as mlp
+    from dlpde.fields import laplacian_key
+    from dlpde.nn.jet import IdentitySeed
+
+    D, m, space = 21, 2, 20
+    torch.manual_seed(1)
+    net = MLP(D, m, width=6, depth=3, activation="tanh", input_scale=[0.7] * D).double()
+    x = torch.rand(5, D, dtype=torch.float64)
+    rows = []
+    monkeypatch.setattr(fields, "UNIT_ROWS_LIMIT", rows_limit)
+    original = mlp.compress_directions
+    monkeypatch.setattr(mlp, "compress_directions", lambda *a: rows.append(r := original(*a)) or r)
+    monkeypatch.setattr(IdentitySeed, "tangent", property(lambda self: pytest.fail("the identity was made"),
+                                                          lambda self, v: None))
+    plan = [("jacobian",), laplacian_key(space, D)] if planned else ()
+    q = Fields(FieldEvaluator(net, x, space_dims=space, time_dependent=True, plan=plan), ("a", "b"))
+    J = jacobian(net, x)
+    A = torch.randn(space, space, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    A = A + A.T
+    for c in range(m):
+        H = hessian(net, x, c)
+        f = q[c]
+        assert torch.allclose(f.laplacian(), torch.diagonal(H[:, :space, :space], dim1=1, dim2=2).sum(1),
+                              atol=1e-9)
+        assert torch.allclose(f.grad(), J[:, :space, c], atol=1e-10)
+        assert torch.allclose(f.dt(), J[:, -1, c], atol=1e-10)
+        assert torch.allclose(f.dxx(3), H[:, 3, 3], atol=1e-9)
+        assert torch.allclose(f.d2(2, 5), H[:, 2, 5], atol=1e-9)
+        assert torch.allclose(f.dtt(), H[:, -1, -1], atol=1e-9)
+        assert torch.allclose(f.trace(A), torch.einsum("ij,nij->n", A, H[:, :space, :space]), atol=1e-9)
+    compressed = [r[0].shape[0] for r in rows if r[2] is not None]  # 6 rows of weight 0 for a Jacobian alone
+    assert set(compressed) <= {6, 7} and (7 in compressed) == (planned or rows_limit == 0)

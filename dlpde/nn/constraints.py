@@ -107,17 +107,18 @@ class BallDistance:
 
     def jet(self, jet: Jet) -> Jet:
         """The jet of φ(h) given the jet of h (tangents (n, k, D), second (n, D)); equals ``function_jet``."""
-        x, t = jet.value, jet.tangent
+        x = jet.value
         grad = -2 * (x - self.c.to(device=x.device, dtype=x.dtype)) / self.r2
-        if jet.identity:  # T = I: ∇φ·e_j = ∂_jφ, |e_j|² = 1
+        if jet.identity:  # T = I (not read: ``Jet.identity_seed`` never makes it): ∇φ·e_j = ∂_jφ, |e_j|² = 1
             tangent = grad
-            quad = torch.tensor(float(t.shape[1]), dtype=x.dtype, device=x.device) if jet.weights is None \
+            quad = torch.tensor(float(x.shape[1]), dtype=x.dtype, device=x.device) if jet.weights is None \
                 else jet.weights.sum()
-        elif x.shape[0] > 1 and t.stride(0) == 0:  # directions shared by all points (Jet.seed): one (k, D) matrix
+        elif x.shape[0] > 1 and (t := jet.tangent).stride(0) == 0:  # directions shared by all points (Jet.seed): one (k, D) matrix
             tangent = grad @ t[0].T
             squares = (t[0] * t[0]).sum(dim=1)
             quad = squares.sum() if jet.weights is None else squares @ jet.weights
         else:
+            t = jet.tangent
             tangent = torch.einsum("nkd,nd->nk", t, grad)
             squares = (t * t).sum(dim=2)
             quad = squares.sum(dim=1) if jet.weights is None else squares @ jet.weights

@@ -12,6 +12,7 @@ Hutchinson estimate of the Laplacian; with columns of σ it is Tr(σσᵀ Hess h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -27,17 +28,28 @@ class Jet:
     second: Tensor
     weights: Tensor | None  # (k,) the c_j; None means all ones (the exact Laplacian), which skips a product
     identity: bool = False  # a seed whose directions are the unit vectors e_1 … e_D (the tangent is then I)
+    levels: tuple[float, ...] | None = None  # a seed's weights as Python numbers, when known (see ``seed``)
 
     @classmethod
-    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | None = None, *, identity: bool = False) -> "Jet":
+    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | Sequence[float] | None = None, *,
+             identity: bool = False) -> "Jet":
         """The jet of the identity map x ↦ x: tangents are the directions themselves, second derivative zero.
         ``identity=True`` (the caller's word: directions = the D × D identity) lets the first layer and closed-form
-        jets skip their products with the directions, D² work per step in high dimension."""
+        jets skip their products with the directions, D² work per step in high dimension (``identity_seed`` also
+        skips making the identity). Weights given as Python numbers are kept as ``levels`` too: directions of
+        equal weight can then be compressed together (``MLP._first_layer_shared``) without reading a tensor back."""
         n = x.shape[0]
         if directions.ndim == 2:
             directions = directions.unsqueeze(0).expand(n, -1, -1)
-        return cls(x, directions.to(x), torch.zeros_like(x), None if weights is None else weights.to(x),
-                   identity=identity and directions.shape[1:] == (x.shape[1], x.shape[1]))
+        levels, weights = _levels(weights, x)
+        return cls(x, directions.to(x), torch.zeros_like(x), weights,
+                   identity=identity and directions.shape[1:] == (x.shape[1], x.shape[1]), levels=levels)
+
+    @staticmethod
+    def identity_seed(x: Tensor, weights: Tensor | Sequence[float] | None = None) -> "Jet":
+        """``seed(x, I, weights, identity=True)`` without the D × D identity: it is built only if a network reads
+        ``tangent`` (the MLP and the ball's distance never do), so the exact Laplacian costs no D² memory."""
+        return IdentitySeed(x, weights)
 
     def linear(self, weight: Tensor, bias: Tensor | None) -> "Jet":
         """h ↦ h Wᵀ + b: linear maps act on all three parts; the bias only shifts the value."""
@@ -60,3 +72,38 @@ class Jet:
 
     def scale(self, h: float) -> "Jet":
         return Jet(self.value * h, self.tangent * h, self.second * h, self.weights)
+
+
+class IdentitySeed(Jet):
+    """The seed along e_1 … e_D whose tangent, the identity expanded over the points, is made on first read."""
+
+    def __init__(self, x: Tensor, weights: Tensor | Sequence[float] | None = None):
+        levels, weights = _levels(weights, x)
+        super().__init__(x, None, torch.zeros_like(x), weights, identity=True, levels=levels)
+
+    @property
+    def tangent(self) -> Tensor:
+        if self._eye is None:
+            n, D = self.value.shape
+            try:
+                eye = torch.eye(D, dtype=self.value.dtype, device=self.value.device)
+            except RuntimeError as e:  # out of memory: say which network asked, and what avoids it
+                raise RuntimeError(f"this network reads the {D} x {D} identity seed of the exact forward derivatives "
+                                   f"({D * D * self.value.element_size() / 2**30:.1f} GiB); at this dimension use an "
+                                   "MLP (which never forms it) or derivative='hutchinson'/'sdgd'") from e
+            self._eye = eye.unsqueeze(0).expand(n, -1, -1)
+        return self._eye
+
+    @tangent.setter
+    def tangent(self, value: Tensor | None) -> None:  # the dataclass __init__ stores None: nothing made yet
+        self._eye = value
+
+
+def _levels(weights: Tensor | Sequence[float] | None, x: Tensor) -> tuple[tuple[float, ...] | None, Tensor | None]:
+    """(the weights as Python numbers or None, the weights as a tensor like x or None)."""
+    if weights is None:
+        return None, None
+    if isinstance(weights, Tensor):
+        return None, weights.to(x)
+    levels = tuple(float(w) for w in weights)
+    return levels, torch.tensor(levels, dtype=x.dtype, device=x.device)

@@ -81,7 +81,7 @@ class MLP(nn.Module):
     def forward_jet(self, jet: Jet) -> Jet:
         layers = iter(self.hidden)
         basis = None
-        if jet.tangent.stride(0) == 0:  # directions shared by all points: a seed jet (Jet.seed), second = 0
+        if jet.identity or jet.tangent.stride(0) == 0:  # directions shared by all points: a seed, second = 0
             j, basis = self._first_layer_shared(jet, next(layers))
         else:
             j = self.normalize.jet(jet)
@@ -97,11 +97,8 @@ class MLP(nn.Module):
         identity) of a seed jet: V diag(scale) Wᵀ is one small (k, m) product instead of n of them, and the
         second-order term Σ_j c_j (V diag(scale) Wᵀ)_j² one (m,) vector. Equals the general path (tested).
 
-        More directions than units (k > m, unit weights, e.g. the Laplacian in d = 100 with 64 units): with the
-        thin QR factorisation V diag(scale) Wᵀ = Q R, every later layer acts on each direction's row alone and
-        linearly, and Σ_j T_j² is invariant under Q (QᵀQ = I), so the jet can carry the m rows of R·φ'(z) instead
-        of the k rows of QR·φ'(z): k/m times less work in every hidden layer. Q (k, m) is returned as the basis
-        that maps the output's m compressed directional derivatives back to the k true ones."""
+        More directions than units (k > m, e.g. the Laplacian in d = 100 with 64 units): see ``compress_directions``;
+        the returned basis (k, r) maps the output's r compressed directional derivatives back to the k true ones."""
         scale = self.normalize.scale.to(j.value)
         z = torch.nn.functional.linear(self.normalize(j.value), layer.weight, layer.bias)
         if not j.identity:
@@ -115,13 +112,53 @@ class MLP(nn.Module):
             shared = scale[:, None] * layer.weight.T
         sq = shared * shared
         weighted_sq = sq.sum(0) if j.weights is None else j.weights @ sq  # (m,)
-        basis = None
-        if j.weights is None and shared.shape[0] > shared.shape[1]:
-            basis, shared = torch.linalg.qr(shared)  # (k, m), (m, m)
+        rows, weights, basis = compress_directions(shared, j.weights, j.levels)
         f, d1, d2 = self.act.all3(z)
-        return Jet(f, d1.unsqueeze(1) * shared, d2 * weighted_sq, j.weights), basis
+        return Jet(f, d1.unsqueeze(1) * rows, d2 * weighted_sq, weights), basis
 
     def config(self) -> dict:
         return {"type": "MLP", **self.arch, "input_shift": self.normalize.shift.tolist(),
                 "input_scale": self.normalize.scale.tolist(), "output_shift": self.output_shift,
                 "output_scale": self.output_scale}
+
+
+def compress_directions(shared: torch.Tensor, weights: torch.Tensor | None, levels: tuple[float, ...] | None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The first layer's tangents T = V diag(scale) Wᵀ (k, m) of k > m directions as r ≤ k rows (r, m), their
+    weights, and the basis B (k, r) with T = B·rows (None: no compression, rows = T).
+
+    Every later layer acts on each direction's row alone and linearly, so the output's directional derivatives
+    are B times those of the rows. For directions of one weight c, the thin QR factorisation T = Q R gives
+    Σ_j c T_j² = c Σ_i R_i² at every later layer too (QᵀQ = I): the jet can carry the m rows of R·φ'(z) instead
+    of the k rows of QR·φ'(z), k/m times less work in every hidden layer. Directions of different weights (e.g.
+    the Laplacian over space beside the time column, weights 1…1, 0) are compressed group by group; this needs the
+    weights as Python numbers (``levels``), so weights known only as a tensor are not compressed."""
+    k, m = shared.shape
+    if k <= m:
+        return shared, weights, None
+    if weights is None:
+        basis, rows = torch.linalg.qr(shared)  # (k, m), (m, m)
+        return rows, None, basis
+    if levels is None:
+        return shared, weights, None
+    groups: dict[float, list[int]] = {}
+    for i, c in enumerate(levels):
+        groups.setdefault(c, []).append(i)
+    if all(len(idx) <= m for idx in groups.values()):
+        return shared, weights, None
+    rows, row_levels, blocks = [], [], []
+    for c, idx in groups.items():
+        part = shared[idx[0]:idx[-1] + 1] if idx[-1] - idx[0] + 1 == len(idx) else shared[idx]
+        if len(idx) > m:
+            q, part = torch.linalg.qr(part)
+        else:
+            q = torch.eye(len(idx), dtype=shared.dtype, device=shared.device)
+        rows.append(part)
+        row_levels += [c] * part.shape[0]
+        blocks.append((idx, q))
+    basis = shared.new_zeros(k, len(row_levels))
+    col = 0
+    for idx, q in blocks:
+        basis[idx, col:col + q.shape[1]] = q
+        col += q.shape[1]
+    return torch.cat(rows), torch.tensor(row_levels, dtype=shared.dtype, device=shared.device), basis

@@ -3,15 +3,19 @@
 The setting ``compile`` (a solver option) is ``"auto"`` by default, or ``True`` / ``False`` to force it.
 ``"auto"`` compiles when the estimated saving over the run exceeds the warm-up it costs (``compile_decision``):
 
-    saving ≈ steps × points × jet rows × parameters × SAVED_S_PER_UNIT  ≥  WARMUP_S
+    saving ≈ steps × points × jet rows × parameters × SAVED_S_PER_UNIT  ≥  WARMUP_S + inputs × WARMUP_S_PER_INPUT
 
-Both constants are measurements, not tuning: the PINN step of ``poisson-sin-Nd`` (4 × 64 tanh, 2000 points, one CPU
-thread, torch 2.13, 2026-12-06) was 23.2 → 14.0 ms eager → compiled at d = 2 (1.0e8 units of work per step) and
-357 → 206 ms at d = 100 (2.5e9 units): 9e-11 and 6e-11 s saved per unit; the smaller is used. Compiling a new
-loss and its backward took 11 s at d = 2 and 14 s at d = 100 (once per machine, torch's first compilation adds
-about 8 s of instruction-set probes); with torch's on-disk cache warm (the same network, points and dimension
-compiled before on this machine, under ``$TORCHINDUCTOR_CACHE_DIR``, by default in the system's temporary folder)
-1–3 s. The rule assumes a new compilation, so it never makes a run much slower; ``compile=True`` compiles
+where ``parameters`` leaves out the first layer's input weights (input_dim × width): compiling fuses the jet's
+elementwise work after the first layer, and the first layer's product with the inputs (d × width, the bulk of the
+parameters at large d) is a plain matrix product either way. The constants are measurements, not tuning: the PINN
+step of ``poisson-sin-Nd`` (4 × 64 tanh, 2000 points, one CPU thread, torch 2.13, 2026-12-06) was 23.2 → 14.0 ms
+eager → compiled at d = 2 (1.01e8 units of work per step) and 357 → 206 ms at d = 100 (1.66e9 units): 9.1e-11 s
+saved per unit at both. Compiling a new loss and its backward took 11 s at d = 2 and 14 s at d = 100 (once per
+machine, torch's first compilation adds about 8 s of instruction-set probes); with torch's on-disk cache warm (the
+same network, points and dimension compiled before on this machine, under ``$TORCHINDUCTOR_CACHE_DIR``, by default
+in the system's temporary folder) 1–3 s. It grows with the number of inputs (the tracer walks the per-input
+weights of the exact Laplacian's directions): ``hjb-lq`` PINN 13.7 s at d = 100, 15.0 s at d = 10⁴, 43 s at
+d = 10⁵ (2026-12-07), about 3e-4 s per input beyond the first 10⁴. The rule assumes a new compilation, so it never makes a run much slower; ``compile=True`` compiles
 regardless (worth it for repeated runs of one configuration).
 
 On CUDA (Triton needed) the same rule applies, with these CPU-measured constants: not yet timed on a GPU.
@@ -34,8 +38,9 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SAVED_S_PER_UNIT = 6e-11  # seconds saved per step per (point × jet row × parameter), one CPU thread (see above)
-WARMUP_S = 15.0  # seconds a new compilation of the loss and its backward costs (11–14 s measured, see above)
+SAVED_S_PER_UNIT = 9e-11  # seconds saved per step per (point × jet row × parameter), one CPU thread (see above)
+WARMUP_S = 15.0  # seconds a new compilation of the loss and its backward costs (11–15 s measured, see above)
+WARMUP_S_PER_INPUT = 3e-4  # and per input dimension (43 s at d = 10⁵, see above)
 
 
 def check_mode(mode) -> None:
@@ -66,10 +71,11 @@ def backend_missing(device: torch.device) -> str | None:
     return None if any(n and shutil.which(n) for n in names) else "no C++ compiler found (set CXX or install g++)"
 
 
-def compile_decision(mode, *, steps: int, points: int, rows: int, parameters: int,
-                     device: torch.device, unsupported: str | None = None) -> tuple[bool, str]:
+def compile_decision(mode, *, steps: int, points: int, rows: int, parameters: int, device: torch.device,
+                     unsupported: str | None = None, inputs: int = 0) -> tuple[bool, str]:
     """(compile?, the reason in words). ``rows``: values carried per point through the network (1 + directions + 1
-    for a forward jet); ``unsupported``: why this loss cannot be compiled at all (then even ``True`` is refused)."""
+    for a forward jet); ``parameters``: those after the input layer; ``inputs``: the input dimension (the warm-up
+    grows with it); ``unsupported``: why this loss cannot be compiled at all (then even ``True`` is refused)."""
     check_mode(mode)
     if mode is False:
         return False, "compile=False"
@@ -83,19 +89,22 @@ def compile_decision(mode, *, steps: int, points: int, rows: int, parameters: in
     if missing:
         return False, missing
     saving = steps * points * rows * parameters * SAVED_S_PER_UNIT
-    if saving < WARMUP_S:
-        return False, f"estimated saving {saving:.0f} s over {steps} steps < the ~{WARMUP_S:.0f} s compilation"
-    return True, f"estimated saving {saving:.0f} s over {steps} steps > the ~{WARMUP_S:.0f} s compilation"
+    warmup = WARMUP_S + inputs * WARMUP_S_PER_INPUT
+    if saving < warmup:
+        return False, f"estimated saving {saving:.0f} s over {steps} steps < the ~{warmup:.0f} s compilation"
+    return True, f"estimated saving {saving:.0f} s over {steps} steps > the ~{warmup:.0f} s compilation"
 
 
 def decide_for_loss(problem, model: torch.nn.Module, s, unsupported: str | None) -> tuple[bool, str]:
     """``compile_decision`` for a strong-form loss of ``problem`` on ``model`` with settings ``s`` (both Adam and
     L-BFGS steps count; a forward jet carries u, one tangent per input, at most the width after the MLP's
-    QR-compressed first layer, and the second derivative), logged with its reason."""
+    QR-compressed first layer, and the second derivative; the parameters after the first layer's input weights),
+    logged with its reason."""
+    D = problem.input_dim
     on, reason = compile_decision(
         s.options.get("compile", "auto"), steps=s.steps + s.lbfgs_steps, points=s.batch,
-        rows=2 + min(problem.input_dim, s.width), parameters=sum(p.numel() for p in model.parameters()),
-        device=s.torch_device, unsupported=unsupported)
+        rows=2 + min(D, s.width), parameters=max(sum(p.numel() for p in model.parameters()) - D * s.width, 1),
+        device=s.torch_device, unsupported=unsupported, inputs=D)
     log.info("%s: torch.compile %s (%s)", problem.case, "on" if on else "off", reason)
     return on, reason
 
