@@ -16,6 +16,11 @@ from dlpde.training.history import History
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
 
+# Coordinates per chunk of points where errors are measured or the network evaluated (1 GiB of float64 points):
+# at d = 10⁵ the default 10 000 evaluation points alone are 8 GB, and the exact solution's temporaries several times
+# that, so they are drawn and evaluated a chunk at a time (below the limit: one draw, as before)
+EVAL_CHUNK_NUMBERS = 2 ** 27
+
 
 @dataclass
 class Solution:
@@ -85,6 +90,7 @@ class Solution:
         problems), as a float64 array of shape (n,) (output ``component``; None: all outputs, (n, outputs));
         evaluated without gradients, ``chunk`` points at a time."""
         p = next(self.model.parameters())
+        chunk = max(1, min(chunk, EVAL_CHUNK_NUMBERS // 8 // max(points.shape[1], 1)))  # float32 copies of 2^24 numbers
         out = []
         with torch.no_grad():
             for start in range(0, points.shape[0], chunk):
@@ -103,13 +109,22 @@ class Solution:
             return {}
         n = n or self.settings.eval_points
         g = torch.Generator().manual_seed(seed)
-        x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
         names = getattr(self.problem, "output_names", ("u",))
-        if len(names) > 1 and self.problem.has_exact:
-            return component_errors(torch.from_numpy(self.model_values(x, component=None)),
-                                    self.problem.exact_components(x).double().cpu(), names)
-        u = torch.from_numpy(self.model_values(x))
-        exact = (self.problem.exact(x) if self.problem.has_exact else self.problem.reference(x)).double().cpu()
+        components = len(names) > 1 and self.problem.has_exact
+        per_chunk = max(1, EVAL_CHUNK_NUMBERS // self.problem.input_dim)
+        values, truths = [], []
+        for start in range(0, n, per_chunk):  # one chunk unless n × input_dim exceeds EVAL_CHUNK_NUMBERS
+            x = self.problem.evaluation_points(min(per_chunk, n - start), generator=g, dtype=torch.float64)
+            if components:
+                values.append(torch.from_numpy(self.model_values(x, component=None)))
+                truths.append(self.problem.exact_components(x).double().cpu())
+            else:
+                values.append(torch.from_numpy(self.model_values(x)))
+                truths.append((self.problem.exact(x) if self.problem.has_exact else self.problem.reference(x))
+                              .double().cpu())
+        if components:
+            return component_errors(torch.cat(values), torch.cat(truths), names)
+        u, exact = torch.cat(values), torch.cat(truths)
         diff = u - exact
         return {"rel_l2_error": float(diff.norm() / exact.norm().clamp_min(1e-300)),
                 "max_error": float(diff.abs().max())}

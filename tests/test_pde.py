@@ -136,6 +136,30 @@ def test_system_reports_component_errors():
     assert sol(torch.zeros(3, 2, dtype=torch.float64)).shape == (3, 3)
 
 
+@pytest.mark.parametrize("case", ["poisson-sin-Nd", "kovasznay"])
+def test_errors_drawn_in_chunks_equal_the_errors_on_the_same_points(case, monkeypatch):
+    """At d = 10⁵ the evaluation points do not fit in memory at once, so ``Solution.errors`` draws and evaluates
+    them a chunk at a time (``EVAL_CHUNK_NUMBERS``). With chunks of 70 points the errors must equal those computed
+    directly on the same draws, for one output and for a system's components."""
+    import dlpde.solution as solution_module
+    from dlpde.solution import component_errors
+
+    sol = dlpde.solve(case, "pinn", steps=5, batch=32, boundary_batch=16, width=8, depth=2, lbfgs_steps=0,
+                      progress=False, eval_points=300)
+    p = sol.problem
+    monkeypatch.setattr(solution_module, "EVAL_CHUNK_NUMBERS", 70 * p.input_dim)
+    chunked = sol.errors(300)
+    g = torch.Generator().manual_seed(12345)
+    x = torch.cat([p.evaluation_points(m, generator=g, dtype=torch.float64) for m in (70, 70, 70, 70, 20)])
+    if case == "kovasznay":
+        direct = component_errors(torch.from_numpy(sol.model_values(x, component=None)),
+                                  p.exact_components(x).double(), p.output_names)
+    else:
+        u, exact = torch.from_numpy(sol.model_values(x)), p.exact(x).double()
+        direct = {"rel_l2_error": float((u - exact).norm() / exact.norm()), "max_error": float((u - exact).abs().max())}
+    assert chunked.keys() == direct.keys() and all(chunked[k] == pytest.approx(direct[k], rel=1e-12) for k in direct)
+
+
 def test_bad_input_is_a_value_error_naming_the_thing():
     box = Box.unit(2)
     with pytest.raises(ValueError, match="initial condition needs a time interval|needs a time interval"):
