@@ -16,10 +16,10 @@ from dlpde.training.history import History
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
 
-# Coordinates per chunk of points where errors are measured or the network evaluated (1 GiB of float64 points):
+# Coordinates per chunk of points where errors are measured or the network evaluated (256 MiB of float64 points):
 # at d = 10⁵ the default 10 000 evaluation points alone are 8 GB, and the exact solution's temporaries several times
 # that, so they are drawn and evaluated a chunk at a time (below the limit: one draw, as before)
-EVAL_CHUNK_NUMBERS = 2 ** 27
+EVAL_CHUNK_NUMBERS = 2 ** 25
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Solution:
         problems), as a float64 array of shape (n,) (output ``component``; None: all outputs, (n, outputs));
         evaluated without gradients, ``chunk`` points at a time."""
         p = next(self.model.parameters())
-        chunk = max(1, min(chunk, EVAL_CHUNK_NUMBERS // 8 // max(points.shape[1], 1)))  # float32 copies of 2^24 numbers
+        chunk = max(1, min(chunk, EVAL_CHUNK_NUMBERS // 8 // max(points.shape[1], 1)))  # float32 copies of 2^22 numbers
         out = []
         with torch.no_grad():
             for start in range(0, points.shape[0], chunk):
