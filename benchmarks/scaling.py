@@ -29,7 +29,8 @@ DEFAULT_OUT = HERE / "SCALING.md"
 CONFIGS = [
     ("pinn", "poisson-inseparable-Nd", {}, "exact forward Laplacian, identity seeds, QR-compressed tangents"),
     ("pinn", "hjb-lq", {"derivative": "forward"},
-     "space-time, its default: exact ∇u, u_t and Laplacian in one forward jet, directions compressed per weight"),
+     "space-time, exact (the case's default): ∇u, u_t and Laplacian in one forward jet, directions compressed "
+     "per weight"),
     ("pinn", "hjb-lq", {"derivative": "hutchinson", "probes": 16}, "space-time; Hutchinson Laplacian, exact ∇u, u_t"),
     ("pinn", "hjb-lq", {"derivative": "sdgd", "probes": 16},
      "space-time; SDGD: 16 random coordinates shared by the batch (sparse directions), exact ∇u, u_t"),

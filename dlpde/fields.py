@@ -186,6 +186,8 @@ class FieldEvaluator:
         for i in range(jac.shape[2]):
             total = torch.zeros_like(jac[:, 0, i])
             for k, c in enumerate(weights.tolist()):
+                if c == 0.0:  # e.g. the time column beside a Laplacian over space
+                    continue
                 v = directions[:, k]
                 first = (jac[:, :, i] * v).sum(1)
                 hv = _grad(first.sum(), x)

@@ -187,6 +187,7 @@ def test_directions_compressed_by_weight_equal_general_path(levels):
     jets = [model.forward_jet(Jet.identity_seed(x, levels)), model.forward_jet(Jet.seed(x, eye, levels)),
             model.forward_jet(Jet(x, eye.expand(9, -1, -1).clone(), torch.zeros_like(x), w))]
     for a in jets[:2]:
+        assert torch.equal(a.weights, w)  # the output's weights are the directions', not the compressed rows'
         for p, q in ((a.value, jets[2].value), (a.tangent, jets[2].tangent), (a.second, jets[2].second)):
             assert (p - q).abs().max() <= 1e-12 * (1 + q.abs().max())
     grads = [torch.autograd.grad((j.second ** 2).sum() + j.tangent.sum(), model.hidden[0].weight)[0] for j in jets]

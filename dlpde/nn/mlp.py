@@ -89,8 +89,9 @@ class MLP(nn.Module):
             j = j.linear(layer.weight, layer.bias).activate(self.act)
         j = j.linear(self.out.weight, self.out.bias)
         tangent = j.tangent if basis is None else basis @ j.tangent  # back from the compressed directions
+        # the incoming weights, one per direction (the compressed rows' weights belong to the rows, not the output)
         return Jet(j.value * self.output_scale + self.output_shift, tangent * self.output_scale,
-                   j.second * self.output_scale, j.weights)
+                   j.second * self.output_scale, jet.weights)
 
     def _first_layer_shared(self, j: Jet, layer: nn.Linear) -> tuple[Jet, torch.Tensor | None]:
         """Input normalization and the first layer when every point shares the directions V (k, d) (e.g. the
@@ -132,7 +133,12 @@ def compress_directions(shared: torch.Tensor, weights: torch.Tensor | None, leve
     Σ_j c T_j² = c Σ_i R_i² at every later layer too (QᵀQ = I): the jet can carry the m rows of R·φ'(z) instead
     of the k rows of QR·φ'(z), k/m times less work in every hidden layer. Directions of different weights (e.g.
     the Laplacian over space beside the time column, weights 1…1, 0) are compressed group by group; this needs the
-    weights as Python numbers (``levels``), so weights known only as a tensor are not compressed."""
+    weights as Python numbers (``levels``), so weights known only as a tensor are not compressed.
+
+    The values are exact for any first layer; the gradients through the QR factorisation need each group's T to
+    have full column rank (R invertible), which holds for trained and randomly initialised weights but not for
+    hand-made degenerate ones (a unit with all-zero input weights, two identical units): there they are inexact
+    or not finite, as they already were for the unweighted Laplacian."""
     k, m = shared.shape
     if k <= m:
         return shared, weights, None

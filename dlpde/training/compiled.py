@@ -3,7 +3,7 @@
 The setting ``compile`` (a solver option) is ``"auto"`` by default, or ``True`` / ``False`` to force it.
 ``"auto"`` compiles when the estimated saving over the run exceeds the warm-up it costs (``compile_decision``):
 
-    saving ≈ steps × points × jet rows × parameters × SAVED_S_PER_UNIT  ≥  WARMUP_S + inputs × WARMUP_S_PER_INPUT
+    saving ≈ steps × points × jet rows × parameters × SAVED_S_PER_UNIT  ≥  WARMUP_S + d × WARMUP_S_PER_INPUT
 
 where ``parameters`` leaves out the first layer's input weights (input_dim × width): compiling fuses the jet's
 elementwise work after the first layer, and the first layer's product with the inputs (d × width, the bulk of the
@@ -15,8 +15,10 @@ machine, torch's first compilation adds about 8 s of instruction-set probes); wi
 same network, points and dimension compiled before on this machine, under ``$TORCHINDUCTOR_CACHE_DIR``, by default
 in the system's temporary folder) 1–3 s. It grows with the number of inputs (the tracer walks the per-input
 weights of the exact Laplacian's directions): ``hjb-lq`` PINN 13.7 s at d = 100, 15.0 s at d = 10⁴, 43 s at
-d = 10⁵ (2026-12-07), about 3e-4 s per input beyond the first 10⁴. The rule assumes a new compilation, so it never makes a run much slower; ``compile=True`` compiles
-regardless (worth it for repeated runs of one configuration).
+d = 10⁵ (2026-12-07); the rule charges 3e-4 s for every input (15.03 s at d = 100, 18 s at 10⁴, 45 s at 10⁵). It
+assumes a new compilation, so it never makes a run much slower; ``compile=True`` compiles regardless (worth it for
+repeated runs of one configuration). ``parameters`` subtracts input_dim × width, an MLP's or ResNet's first layer;
+DGMNet's gates also read the inputs, so for it the estimate stays on the generous side.
 
 On CUDA (Triton needed) the same rule applies, with these CPU-measured constants: not yet timed on a GPU.
 
