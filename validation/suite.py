@@ -62,7 +62,7 @@ RUNS: list[Run] = [
     Run("poisson-inseparable-Nd", "dgm", dim=1000, target=1e-2, note="the same u; Hutchinson Laplacian"),
     Run("allen-cahn-inseparable-Nd", "dgm", dim=1000, target=1e-2, note="the same u; Hutchinson Laplacian"),
     Run("poisson-inseparable-Nd", "pinn", dim=10_000, settings=dict(steps=200), target=2e-2,
-        note="200 steps (0.4 s each); at this d the calibrated output level alone (a constant N) is within 1.6e-2: "
+        note="200 steps (0.2 s each); at this d the calibrated output level alone (a constant N) is within 1.6e-2: "
         "uniform points of the ball concentrate where S varies little"),
     Run("poisson-inseparable-Nd", "pinn", dim=100_000, settings=dict(steps=100), target=1e-2,
         note="100 steps (about 7 s each on one thread; 3.3 s when glibc keeps freed memory, README); the calibrated "
