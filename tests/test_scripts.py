@@ -75,6 +75,10 @@ SCRIPTS = {
                     ["| solver | case | d | s/step (float32) | HtoD / step | DtoH / step | syncs / step | time to rel "
                      "≤ 0.1 | time to rel ≤ 0.01 | last error | steps run | float64 |", "| deep-bsde | hjb-lq | 100 |",
                      "`python benchmarks/gpu.py --tiny --only deep-bsde`"], False),
+    "gpu_extreme_dry_run": (["benchmarks/gpu_extreme.py", "--tiny", "--out", "{d}/GPU_EXTREME.md"], "GPU_EXTREME.md",
+                            ["| case | d | steps | rel. L2 error | seconds | error after one step (≈ the calibrated "
+                             "constant) | status |", "| poisson-inseparable-Nd | 1000 | 3 |",
+                             "`python benchmarks/gpu_extreme.py --tiny`"], False),
 }
 # what no run may change: the committed markdown files, stored runs and figures
 COMMITTED = [BENCH, ROOT / "validation" / "REPORT.md", ROOT / "validation" / "results",
