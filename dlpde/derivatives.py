@@ -13,6 +13,7 @@ The stochastic methods cost k directions instead of d and return no full gradien
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -39,18 +40,23 @@ def _check_scalar(out: Tensor) -> Tensor:
     return out[:, 0]
 
 
-def directional_derivatives(model: nn.Module, x: Tensor, directions: Tensor, weights: Tensor | None = None, *,
+def directional_derivatives(model: nn.Module, x: Tensor, directions: Tensor | None,
+                            weights: Tensor | Sequence[float] | None = None, *,
                             method: str = "auto") -> FieldDerivatives:
-    """u, ∂_{v_j} u and Σ_j c_j ∂²_{v_j} u for directions (k, d) shared by all points or (n, k, d) per point.
+    """u, ∂_{v_j} u and Σ_j c_j ∂²_{v_j} u for directions (k, d) shared by all points or (n, k, d) per point;
+    None: the d coordinate directions (the forward jet then never makes the d × d identity, ``Jet.identity_seed``).
     ``weights`` (k,) are the c_j; None means all ones."""
     if method == "auto":
         method = "forward" if hasattr(model, "forward_jet") else "autograd"
     if method == "forward":
         if not hasattr(model, "forward_jet"):
             raise ValueError(f"{type(model).__name__} has no forward_jet; use method='autograd'")
-        jet = model.forward_jet(Jet.seed(x, directions, weights))
+        seed = Jet.identity_seed(x, weights) if directions is None else Jet.seed(x, directions, weights)
+        jet = model.forward_jet(seed)
         return FieldDerivatives(_check_scalar(jet.value), jet.tangent[..., 0], jet.second[:, 0])
     if method == "autograd":
+        if directions is None:
+            directions = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
         return _autograd_directional(model, x, directions, weights)
     raise ValueError(f"unknown method {method!r}; choose 'forward' or 'autograd' for given directions")
 
@@ -77,7 +83,7 @@ def _autograd_directional(model, x, directions, weights) -> FieldDerivatives:
     directions = directions.to(x)
     first = torch.einsum("nkd,nd->nk", directions, grad)
     second = torch.zeros_like(u)
-    w = [1.0] * directions.shape[1] if weights is None else weights.tolist()
+    w = [1.0] * directions.shape[1] if weights is None else torch.as_tensor(weights).tolist()
     for j, c in enumerate(w):
         if c == 0.0:
             continue
@@ -113,13 +119,7 @@ def laplacian(model: nn.Module, x: Tensor, *, method: str = "auto", dims: int | 
         (grad,) = torch.autograd.grad(_check_scalar(model(xg)).sum(), xg, create_graph=True)
         return FieldDerivatives(fd.value, grad, fd.second)
     levels = None if dims == D else (1.0,) * dims + (0.0,) * (D - dims)
-    if method == "autograd" or (method == "auto" and not hasattr(model, "forward_jet")):
-        eye = torch.eye(D, dtype=x.dtype, device=x.device)
-        return _autograd_directional(model, x, eye, None if levels is None else torch.tensor(levels))
-    if not hasattr(model, "forward_jet"):
-        raise ValueError(f"{type(model).__name__} has no forward_jet; use method='autograd'")
-    jet = model.forward_jet(Jet.identity_seed(x, levels))  # the D × D identity is never made for an MLP
-    return FieldDerivatives(_check_scalar(jet.value), jet.tangent[..., 0], jet.second[:, 0])
+    return directional_derivatives(model, x, None, levels, method=method)
 
 
 def stochastic_directions(x: Tensor, dims: int, probes: int, method: str, generator: torch.Generator | None):

@@ -125,7 +125,7 @@ class FieldEvaluator:
         directions to its width, ``MLP._first_layer_shared``). Decided from Python numbers: no tensor read back."""
         if all(v == 1 for v in values):
             return None
-        return tuple(float(v) for v in values)
+        return values  # as Python numbers (``Jet.levels``)
 
     def _directions(self, key: Key) -> tuple[Tensor | None, Tensor | tuple[float, ...] | None]:
         """Directions (k, D) or (n, k, D) and weights (k,) whose weighted second derivatives give ``key``;
@@ -135,9 +135,8 @@ class FieldEvaluator:
             return stochastic_directions(x, self.space_dims, self.probes, self.stochastic, self.generator)
         if key[0] == "diag":
             used = [j for j, v in enumerate(key[1]) if v != 0]
-            if len(used) == len(key[1]):
-                return None, self._diag_weights(key[1])
-            if len(used) * self.D > UNIT_ROWS_LIMIT:  # e.g. the Laplacian over space beside time at d = 10⁵
+            # all inputs, or too many rows to make (e.g. the Laplacian over space beside time at d = 10⁵)
+            if len(used) == len(key[1]) or len(used) * self.D > UNIT_ROWS_LIMIT:
                 return None, self._diag_weights(key[1])
             return self._unit_rows(used), self._diag_weights(tuple(key[1][j] for j in used))
         if key[0] == "mixed":

@@ -105,8 +105,8 @@ def test_mlp_compressed_directions_equal_general_path(d, width):
 
 
 def test_identity_seed_shortcut_equals_the_general_seed():
-    """Jet.seed(..., identity=True) lets the MLP's first layer and the ball's φ skip their products with the
-    directions; the jets must equal those of the same identity directions passed without the flag."""
+    """Jet.identity_seed lets the MLP's first layer and the ball's φ skip their products with the directions; the
+    jets must equal those of the same identity directions passed as a matrix."""
     from dlpde.nn import MLP
     from dlpde.nn.constraints import HardConstraint, ball_distance
     from dlpde.nn.jet import Jet
@@ -118,7 +118,7 @@ def test_identity_seed_shortcut_equals_the_general_seed():
         x = torch.randn(11, d, dtype=torch.float64)
         eye = torch.eye(d, dtype=torch.float64)
         for weights in (None, torch.rand(d, dtype=torch.float64)):
-            fast = model.forward_jet(Jet.seed(x, eye, weights, identity=True))
+            fast = model.forward_jet(Jet.identity_seed(x, weights))
             slow = model.forward_jet(Jet.seed(x, eye, weights))
             for a, b in zip((fast.value, fast.tangent, fast.second), (slow.value, slow.tangent, slow.second)):
                 assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)

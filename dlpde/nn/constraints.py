@@ -113,9 +113,10 @@ class BallDistance:
             tangent = grad
             quad = torch.tensor(float(x.shape[1]), dtype=x.dtype, device=x.device) if jet.weights is None \
                 else jet.weights.sum()
-        elif x.shape[0] > 1 and (t := jet.tangent).stride(0) == 0:  # directions shared by all points: one (k, D)
-            tangent = grad @ t[0].T
-            squares = (t[0] * t[0]).sum(dim=1)
+        elif x.shape[0] > 1 and jet.tangent.stride(0) == 0:  # directions shared by all points: one (k, D) matrix
+            t = jet.tangent[0]
+            tangent = grad @ t.T
+            squares = (t * t).sum(dim=1)
             quad = squares.sum() if jet.weights is None else squares @ jet.weights
         else:
             t = jet.tangent

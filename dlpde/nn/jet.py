@@ -31,24 +31,21 @@ class Jet:
     levels: tuple[float, ...] | None = None  # a seed's weights as Python numbers, when known (see ``seed``)
 
     @classmethod
-    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | Sequence[float] | None = None, *,
-             identity: bool = False) -> "Jet":
+    def seed(cls, x: Tensor, directions: Tensor, weights: Tensor | Sequence[float] | None = None) -> "Jet":
         """The jet of the identity map x ↦ x: tangents are the directions themselves, second derivative zero.
-        ``identity=True`` (the caller's word: directions = the D × D identity) lets the first layer and closed-form
-        jets skip their products with the directions, D² work per step in high dimension (``identity_seed`` also
-        skips making the identity). Weights given as Python numbers are kept as ``levels`` too: directions of
-        equal weight can then be compressed together (``MLP._first_layer_shared``) without reading a tensor back."""
+        Weights given as Python numbers are kept as ``levels`` too: directions of equal weight can then be
+        compressed together (``MLP._first_layer_shared``) without reading a tensor back."""
         n = x.shape[0]
         if directions.ndim == 2:
             directions = directions.unsqueeze(0).expand(n, -1, -1)
         levels, weights = _levels(weights, x)
-        return cls(x, directions.to(x), torch.zeros_like(x), weights,
-                   identity=identity and directions.shape[1:] == (x.shape[1], x.shape[1]), levels=levels)
+        return cls(x, directions.to(x), torch.zeros_like(x), weights, levels=levels)
 
     @staticmethod
     def identity_seed(x: Tensor, weights: Tensor | Sequence[float] | None = None) -> "Jet":
-        """``seed(x, I, weights, identity=True)`` without the D × D identity: it is built only if a network reads
-        ``tangent`` (the MLP and the ball's distance never do), so the exact Laplacian costs no D² memory."""
+        """``seed(x, I, weights)`` marked as the identity (``identity``: the first layer and closed-form jets skip
+        their products with the directions, D² work per step in high dimension) and without the D × D identity
+        itself: it is built only if a network reads ``tangent`` (the MLP and the ball's distance never do)."""
         return IdentitySeed(x, weights)
 
     def linear(self, weight: Tensor, bias: Tensor | None) -> "Jet":
