@@ -131,8 +131,17 @@ class BrownianSDE(SDE):
         return x.to(dw) + self.scale * dw
 
     def paths(self, x0, times, dw):
-        x = x0.to(dw) + self.scale * torch.cumsum(dw, dim=0)
-        return torch.cat([x0.to(dw).expand(1, dw.shape[1], -1), x], dim=0)
+        x0 = x0.to(dw)
+        if torch.is_grad_enabled() and (dw.requires_grad or x0.requires_grad):
+            x = x0 + self.scale * torch.cumsum(dw, dim=0)
+            return torch.cat([x0.expand(1, dw.shape[1], -1), x], dim=0)
+        # the same numbers written into one (N + 1, batch, d) tensor: at large d the three temporaries of the lines
+        # above (cumulative sum, scaled, shifted) each cost a pass and fresh pages (Deep BSDE at d = 10⁵: 1 GB each)
+        out = dw.new_empty((dw.shape[0] + 1, *dw.shape[1:]))
+        out[0] = x0
+        torch.cumsum(dw, dim=0, out=out[1:])
+        out[1:].mul_(self.scale).add_(x0)
+        return out
 
     def marginal(self, x0, t, z):
         return x0.to(z) + self.scale * t.to(z).clamp_min(0).sqrt()[:, None] * z

@@ -101,6 +101,39 @@ def test_brownian_paths_equal_euler_maruyama():
     assert torch.allclose(fast, slow, atol=1e-12, rtol=0)
 
 
+def test_brownian_paths_written_in_place_equal_the_differentiable_ones():
+    """Without gradients ``paths`` writes into one tensor; with increments that need gradients it keeps the
+    differentiable expression: both give the same numbers, and the gradient reaches the increments."""
+    sde = BrownianSDE(0.7)
+    times = time_grid(1.0, 6, dtype=F64)
+    dw = brownian_increments(9, times, 4, generator=_gen(), dtype=F64)
+    x0 = torch.tensor([0.5, -1.0, 2.0, 0.0], dtype=F64)
+    fast = sde.paths(x0, times, dw)
+    dw_grad = dw.clone().requires_grad_(True)
+    slow = sde.paths(x0, times, dw_grad)
+    assert slow.requires_grad and not fast.requires_grad
+    assert torch.equal(fast[0], x0.expand(9, 4))
+    assert torch.allclose(fast, slow.detach(), atol=1e-14, rtol=0)
+    slow[-1].sum().backward()  # X_N = x₀ + s Σ ΔW_n: every increment's gradient is s
+    assert torch.allclose(dw_grad.grad, torch.full_like(dw, 0.7))
+
+
+def test_squared_norm_equals_the_sum_of_squares_with_its_gradient():
+    """The quadratic drivers' |z|² (through ``vector_norm``) against (z·z).sum, value and gradient, a zero row
+    included (gradient 0 there, not NaN)."""
+    from dlpde.problems.parabolic import squared_norm
+
+    z = torch.randn(6, 5, generator=_gen(), dtype=F64)
+    z[2] = 0.0
+    za, zb = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    cot = torch.linspace(-1.0, 2.0, 6, dtype=F64)
+    fast, slow = squared_norm(za), (zb * zb).sum(dim=1)
+    assert torch.allclose(fast, slow, atol=1e-14, rtol=1e-14)
+    (fast * cot).sum().backward()
+    (slow * cot).sum().backward()
+    assert torch.allclose(za.grad, zb.grad, atol=1e-14, rtol=0) and torch.equal(za.grad[2], torch.zeros(5, dtype=F64))
+
+
 @pytest.mark.parametrize("sde", [BrownianSDE(math.sqrt(2.0)), GeometricBrownianSDE(0.05, [0.2, 0.3, 0.1]),
                                  GeometricBrownianSDE(0.05, [0.2, 0.3, 0.1], scheme="euler"),
                                  SDE(drift=lambda t, x: -x, diffusion=lambda t, x, v: 0.5 * x * v)],
