@@ -34,12 +34,29 @@ def time_grid(T: float, steps: int, *, device=None, dtype: torch.dtype = torch.f
 
 
 def brownian_increments(batch: int, times: Tensor, dim: int, *, generator: torch.Generator | None = None,
-                        dtype: torch.dtype | None = None) -> Tensor:
-    """ΔW_n ~ N(0, (t_{n+1} − t_n) I), shape (N, batch, dim), on ``times``' device."""
+                        dtype: torch.dtype | None = None, out: Tensor | None = None) -> Tensor:
+    """ΔW_n ~ N(0, (t_{n+1} − t_n) I), shape (N, batch, dim), on ``times``' device; drawn into ``out`` (the same
+    numbers) when it is a tensor of that shape, dtype and device, e.g. the previous step's increments."""
     dtype = dtype or times.dtype
     dt = (times[1:] - times[:-1]).to(dtype)
-    z = torch.randn(len(dt), batch, dim, generator=generator, device=times.device, dtype=dtype)
+    shape = (len(dt), batch, dim)
+    out = reusable(out, shape, dtype, times.device)
+    if out is None:
+        z = torch.randn(shape, generator=generator, device=times.device, dtype=dtype)
+    else:
+        z = torch.randn(shape, generator=generator, out=out)
     return z.mul_(dt.sqrt()[:, None, None])  # in place: at large d the increments are the largest tensor
+
+
+def reusable(buffer: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype, device) -> Tensor | None:
+    """``buffer`` if new values of this shape, dtype and device can be written into it, else None.
+
+    Why reuse: glibc returns every freed block above 32 MB to the system, so each fresh (N, batch, d) tensor faults
+    its pages in again; Deep BSDE at d = 10⁵ made about 17 GB of fresh pages per step, most of the step's time."""
+    if (buffer is None or buffer.requires_grad or tuple(buffer.shape) != tuple(shape) or buffer.dtype != dtype
+            or buffer.device != torch.device(device) or not buffer.is_contiguous()):
+        return None
+    return buffer
 
 
 def euler_maruyama(x0: Tensor, drift: Callable[[Tensor, Tensor], Tensor],
@@ -92,14 +109,18 @@ class SDE:
         cols = [self.diffusion(t, x, eye[j].expand(n, d)) for j in range(d)]
         return torch.stack(cols, dim=2)
 
-    def paths(self, x0: Tensor, times: Tensor, dw: Tensor) -> Tensor:
-        """Sample paths on ``times`` driven by ``dw`` (N, batch, d); returns (N + 1, batch, d)."""
+    def paths(self, x0: Tensor, times: Tensor, dw: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """Sample paths on ``times`` driven by ``dw`` (N, batch, d); returns (N + 1, batch, d). ``out``: a tensor the
+        paths may be written into instead of a new one (``BrownianSDE`` does, where ``reusable`` allows and no
+        gradient is needed; here a copy would only add a pass, so it is ignored): use the returned tensor."""
         return euler_maruyama(x0, self.drift, self.diffusion, times, dw)
 
-    def step(self, x: Tensor, times: Tensor, dw: Tensor) -> Tensor:
+    def step(self, x: Tensor, times: Tensor, dw: Tensor, *, out: Tensor | None = None) -> Tensor:
         """X at ``times[1]`` from x (batch, d) at ``times[0]``, driven by dw (batch, d): one step of ``paths``
-        (for simulations that choose each increment from the current state, as Deep BSDE's control paths do)."""
-        return self.paths(x, times[:2], dw[None])[1]
+        (for simulations that choose each increment from the current state, as Deep BSDE's control paths do);
+        written into ``out`` when given (no gradient through it)."""
+        x1 = self.paths(x, times[:2], dw[None])[1]
+        return x1 if out is None else out.copy_(x1)
 
     def euler_paths(self, x0: Tensor, times: Tensor, dw: Tensor) -> Tensor:
         """Euler–Maruyama paths whatever ``paths`` does (the slow path that exact samplers are tested against)."""
@@ -127,17 +148,19 @@ class BrownianSDE(SDE):
     def diffusion_transpose(self, t, x, v):
         return self.scale * v
 
-    def step(self, x, times, dw):  # paths' one step without its cumulative sum and concatenation (same numbers)
-        return x.to(dw) + self.scale * dw
+    def step(self, x, times, dw, *, out=None):  # paths' one step without its cumulative sum and concatenation
+        return torch.add(x.to(dw), dw, alpha=self.scale, out=out)
 
-    def paths(self, x0, times, dw):
+    def paths(self, x0, times, dw, *, out=None):
         x0 = x0.to(dw)
         if torch.is_grad_enabled() and (dw.requires_grad or x0.requires_grad):
             x = x0 + self.scale * torch.cumsum(dw, dim=0)
             return torch.cat([x0.expand(1, dw.shape[1], -1), x], dim=0)
         # the same numbers written into one (N + 1, batch, d) tensor: at large d the three temporaries of the lines
         # above (cumulative sum, scaled, shifted) each cost a pass and fresh pages (Deep BSDE at d = 10⁵: 1 GB each)
-        out = dw.new_empty((dw.shape[0] + 1, *dw.shape[1:]))
+        shape = (dw.shape[0] + 1, *dw.shape[1:])
+        out = reusable(out, shape, dw.dtype, dw.device)
+        out = dw.new_empty(shape) if out is None else out
         out[0] = x0
         torch.cumsum(dw, dim=0, out=out[1:])
         out[1:].mul_(self.scale).add_(x0)
@@ -183,7 +206,7 @@ class GeometricBrownianSDE(SDE):
         w = self.sigma.to(v) * x * v
         return w if self.cholesky is None else w @ self.cholesky.to(v)
 
-    def paths(self, x0, times, dw):
+    def paths(self, x0, times, dw, *, out=None):
         if self.scheme == "euler":
             return self.euler_paths(x0, times, dw)
         dt = (times[1:] - times[:-1]).to(dw)[:, None, None]

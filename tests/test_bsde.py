@@ -567,6 +567,67 @@ def test_control_paths_are_driven_by_dw_plus_the_generator_gradient():
     assert (z[1:].abs() > 0).any()
 
 
+@pytest.mark.parametrize("control", [False, True], ids=["brownian", "control"])
+def test_training_batches_written_over_the_previous_equal_fresh_ones(control, monkeypatch):
+    """Training writes each new batch of paths into the previous batch's tensors (no fresh pages at large d): the
+    losses, paths and gradients equal those of fresh tensors, a batch of another size gets tensors of its own, and
+    the storage is in fact reused."""
+    import dlpde.solvers.bsde as bsde
+    import dlpde.sde as sde
+
+    p = HJB(dim=4, lam=2.0)
+    s = SolveSettings(batch=16, dtype="float64", seed=1)
+
+    def run():
+        torch.manual_seed(0)
+        net = _perturbed(DeepBSDE().build_model(p, s, z_scale=0.3).double(), seed=2)
+        obj = BSDEObjective(p, net, s, scheme="heun", control=control)
+        out, ptrs = [], []
+        for step in range(3):
+            loss, _ = obj.loss(step, resample=True)
+            loss.backward()
+            out.append((loss.detach(), obj.x.clone(), obj.dw.clone(), net.z0.grad.clone()))
+            ptrs.append((obj.x.data_ptr(), obj.dw.data_ptr()))
+            net.zero_grad()
+        x_old, dw_old = obj.x.clone(), obj.dw.clone()
+        x5, dw5 = obj.sample(5, out=(obj.x, obj.dw))
+        assert x5.shape == (obj.x.shape[0], 5, 4) and dw5.shape[1] == 5
+        assert torch.equal(obj.x, x_old) and torch.equal(obj.dw, dw_old)  # not written into
+        return out, ptrs
+
+    reused, ptrs = run()
+    assert len(set(ptrs)) == 1
+    monkeypatch.setattr(sde, "reusable", lambda *a: None)
+    monkeypatch.setattr(bsde, "reusable", lambda *a: None)
+    fresh, _ = run()
+    for a, b in zip(reused, fresh):
+        for u, v in zip(a, b):
+            assert torch.allclose(u, v, rtol=1e-12, atol=1e-12)
+
+
+def test_control_paths_in_chunks_equal_the_whole_batch(monkeypatch):
+    """On the CPU the control paths run in chunks of rows (each step's tensors below glibc's 32 MB); the paths and
+    increments equal one simulation of the whole batch. With batch normalisation (statistics over the batch) there
+    is one chunk."""
+    import dlpde.solvers.bsde as bsde
+
+    p = HJB(dim=4, lam=2.0)
+    s = SolveSettings(batch=16, dtype="float64", seed=1)
+    net = _perturbed(DeepBSDE().build_model(p, s, z_scale=0.3).double(), seed=2)
+    obj = BSDEObjective(p, net, s, scheme="heun", control=True)
+    dwt = torch.randn(20, 16, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * math.sqrt(1 / 20)
+    whole = obj.control_paths(dwt)
+    assert len(bsde.control_chunks(16, 4, dwt, False)) == 1
+    monkeypatch.setattr(bsde, "CONTROL_CHUNK_BYTES", 3 * 4 * 8)  # 3 rows of 4 float64 numbers
+    chunks = bsde.control_chunks(16, 4, dwt, False)
+    assert [(c.start, c.stop) for c in chunks] == [(0, 3), (3, 6), (6, 9), (9, 12), (12, 15), (15, 16)]
+    assert bsde.control_chunks(16, 4, dwt, True) == [slice(0, 16)]
+    parts = obj.control_paths(dwt)
+    for a, b in zip(whole, parts):
+        assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+    assert float(whole[1].sub(dwt).abs().max()) > 1e-3  # the control drift is there to be compared
+
+
 @pytest.mark.parametrize("problem", [HJB(dim=3), AllenCahn(dim=3)], ids=["hjb", "allen-cahn"])
 def test_start_values_in_chunks_equal_one_simulation(problem, monkeypatch):
     """The start simulation runs in chunks of paths at large d (bounded memory); on the same increments the chunked

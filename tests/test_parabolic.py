@@ -118,20 +118,45 @@ def test_brownian_paths_written_in_place_equal_the_differentiable_ones():
     assert torch.allclose(dw_grad.grad, torch.full_like(dw, 0.7))
 
 
-def test_squared_norm_equals_the_sum_of_squares_with_its_gradient():
-    """The quadratic drivers' |z|² (through ``vector_norm``) against (z·z).sum, value and gradient, a zero row
-    included (gradient 0 there, not NaN)."""
-    from dlpde.problems.parabolic import squared_norm
+@pytest.mark.parametrize("product_above", [None, 0], ids=["product-and-sum", "one-row-products"])
+def test_rowwise_products_equal_the_plain_expressions(product_above, monkeypatch):
+    """``row_dots`` and ``squared_norm`` (``dlpde.nn.rowwise``: no (rows, d) product) against (a·b).sum and
+    (z·z).sum: values, gradients, second derivatives, forward mode and torch.func, a zero row included; for small
+    tensors and, with the size limit at 0, through the one-row products that large ones take."""
+    from torch.autograd import gradcheck, gradgradcheck
+    from torch.func import jacfwd, jacrev, vmap
 
-    z = torch.randn(6, 5, generator=_gen(), dtype=F64)
-    z[2] = 0.0
-    za, zb = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
-    cot = torch.linspace(-1.0, 2.0, 6, dtype=F64)
-    fast, slow = squared_norm(za), (zb * zb).sum(dim=1)
-    assert torch.allclose(fast, slow, atol=1e-14, rtol=1e-14)
-    (fast * cot).sum().backward()
-    (slow * cot).sum().backward()
-    assert torch.allclose(za.grad, zb.grad, atol=1e-14, rtol=0) and torch.equal(za.grad[2], torch.zeros(5, dtype=F64))
+    import dlpde.nn.rowwise as rowwise
+    from dlpde.nn.rowwise import row_dots, squared_norm
+
+    if product_above is not None:
+        monkeypatch.setattr(rowwise, "FRESH_PAGES_BYTES", product_above)
+
+    g = _gen(5)
+    a = torch.randn(3, 4, 5, generator=g, dtype=F64)
+    b = torch.randn(3, 4, 5, generator=g, dtype=F64)
+    a[1, 2] = 0.0
+    assert torch.allclose(row_dots(a, b), (a * b).sum(-1), atol=1e-14, rtol=1e-14)
+    assert torch.allclose(squared_norm(a), (a * a).sum(-1), atol=1e-14, rtol=1e-14)
+    cot = torch.randn(3, 4, generator=g, dtype=F64)
+    for fast, slow, args in ((row_dots, lambda u, v: (u * v).sum(-1), (a, b)),
+                             (squared_norm, lambda u: (u * u).sum(-1), (a,))):
+        x1 = [t.clone().requires_grad_(True) for t in args]
+        x2 = [t.clone().requires_grad_(True) for t in args]
+        (fast(*x1) * cot).sum().backward()
+        (slow(*x2) * cot).sum().backward()
+        for u, v in zip(x1, x2):
+            assert torch.allclose(u.grad, v.grad, atol=1e-14, rtol=0)
+        leaves = tuple(t.clone().requires_grad_(True) for t in args)
+        assert gradcheck(fast, leaves, check_forward_ad=True) and gradgradcheck(fast, leaves)
+    z = torch.randn(6, 5, generator=g, dtype=F64)
+    assert torch.allclose(jacrev(squared_norm)(z), jacfwd(lambda u: (u * u).sum(-1))(z), atol=1e-14)
+    assert torch.allclose(vmap(row_dots)(z, 2 * z), 2 * (z * z).sum(-1), atol=1e-14)
+    only_a = a.clone().requires_grad_(True)
+    row_dots(only_a, b).sum().backward()  # a gradient for the input that asks for one
+    assert torch.allclose(only_a.grad, b)
+    with pytest.raises(ValueError, match="one shape"):
+        row_dots(a, b[:, :3])
 
 
 @pytest.mark.parametrize("sde", [BrownianSDE(math.sqrt(2.0)), GeometricBrownianSDE(0.05, [0.2, 0.3, 0.1]),

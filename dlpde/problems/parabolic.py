@@ -32,6 +32,7 @@ import torch
 from dlpde.derivatives import FieldDerivatives
 from dlpde.geometry import Box, SpaceTime
 from dlpde.geometry.sampling import check_count, normal, uniform_cube
+from dlpde.nn.rowwise import squared_norm
 from dlpde.problems.base import Condition, Problem
 from dlpde.sde import SDE, BrownianSDE
 
@@ -57,14 +58,6 @@ def _check_number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
-
-
-def squared_norm(z: Tensor) -> Tensor:
-    """|z|² per row, (n, d) → (n,), as the square of ``vector_norm``: the same value as (z * z).sum(dim=1) to
-    rounding, without the (n, d) product, and a backward pass that makes one (n, d) tensor instead of three (Deep
-    BSDE's quadratic drivers at large d are bound by memory traffic; hjb-lq at d = 10⁴ faulted 9 % fewer pages per
-    step). Its gradient at z = 0 is 0, as for the product."""
-    return torch.linalg.vector_norm(z, dim=1).square()
 
 
 def point(x0: float | Sequence[float], dim: int) -> tuple[Tensor, float | list[float]]:

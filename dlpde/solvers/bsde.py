@@ -54,9 +54,10 @@ import numpy as np
 import torch
 
 from dlpde.nn.bsde import BSDENetwork
+from dlpde.nn.rowwise import row_dots
 from dlpde.problems import Problem
 from dlpde.problems.parabolic import Parabolic
-from dlpde.sde import brownian_increments, time_grid
+from dlpde.sde import brownian_increments, reusable, time_grid
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers.base import Solver, init_model
@@ -146,17 +147,21 @@ class BSDEObjective:
         self.y0_trace: list[Tensor] = []
         self._last_step = -1
 
-    def sample(self, batch: int | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def sample(self, batch: int | None = None, generator: torch.Generator | None = None, *,
+               out: tuple[Tensor | None, Tensor | None] | None = None) -> tuple[Tensor, Tensor]:
         """Paths x (N+1, B, d) and the increments dw (N, B, d) that drive them: Brownian, or with ``control``
-        Brownian plus the drift β Δt of ``control_paths``."""
+        Brownian plus the drift β Δt of ``control_paths``. ``out``: an earlier (x, dw) that the new ones may be
+        written into (training passes its previous batch: see ``dlpde.sde.reusable``); the same numbers either way."""
+        x_old, dw_old = out if out is not None else (None, None)
         dw = brownian_increments(batch or self.s.batch, self.times, self.problem.noise_dim,
-                                 generator=generator or self.gen, dtype=self.s.torch_dtype)
+                                 generator=generator or self.gen, dtype=self.s.torch_dtype, out=dw_old)
         if self.control:
-            return self.control_paths(dw)
-        return self.problem.sde.paths(self.x0, self.times, dw), dw
+            return self.control_paths(dw, out=x_old, in_place=dw is dw_old)
+        return self.problem.sde.paths(self.x0, self.times, dw, out=x_old), dw
 
     @torch.no_grad()
-    def control_paths(self, dw_tilde: Tensor) -> tuple[Tensor, Tensor]:
+    def control_paths(self, dw_tilde: Tensor, *, out: Tensor | None = None,
+                      in_place: bool = False) -> tuple[Tensor, Tensor]:
         r"""Paths under the measure Q of the current network's control (Girsanov): X is driven by
         ΔW_n = ΔW̃_n + β_n Δt with ΔW̃ Brownian and β_n = ∂f/∂z(t_n, X_n, Y_n, Z_n) (Z_n from the network, Y_n by the
         Euler recursion from Y₀). The recursion Y_{n+1} = Y_n − fΔt + Z_n·ΔW_n is unchanged and stays exact under Q
@@ -164,25 +169,34 @@ class BSDEObjective:
         the sensitivity of the fitted Y₀ to an error δ in Z: E^Q[Y_N − g] = Y₀ − u + E^Q∫(f(Z+δ) − f(Z) − ∂_z f·δ)dt,
         which is second order in δ, where under Brownian paths E[Y_N − g] has the first-order term E∫∂_z f·δ dt.
         Measured on hjb-lq d = 20, λ = 2 (f = −λ|z|²/2, N = 10, heun): the exact Z shrunk by 13 % (what training
-        gives) shifts Y₀ by +0.9 % on Brownian paths and by +0.05 % on these (exact Z: −0.01 % on both)."""
+        gives) shifts Y₀ by +0.9 % on Brownian paths and by +0.05 % on these (exact Z: −0.01 % on both).
+
+        The paths are written into ``out`` where it fits (``dlpde.sde.reusable``), and with ``in_place`` the
+        increments into ``dw_tilde`` itself."""
         p, net, times, dt = self.problem, self.net, self.times, self.dt
         n_steps, batch, _ = dw_tilde.shape
-        x = self.x0.expand(batch, -1)
-        y = net.y0.detach().expand(batch)
-        xs, dws = [x], []
-        for n in range(n_steps):
-            z = net.z0.detach().expand(batch, -1) if n == 0 else net.subnetwork(n, x)
-            t = times[n].expand(batch)
-            with torch.enable_grad():
-                zr = z.detach().requires_grad_(True)
-                f = p.generator(t, x, y, zr)
-                (beta,) = torch.autograd.grad(f.sum(), zr)
-            dw = dw_tilde[n] + beta * dt[n]
-            y = y - f.detach() * dt[n] + (z * dw).sum(dim=1)
-            x = p.sde.step(x, times[n:n + 2], dw)
-            xs.append(x)
-            dws.append(dw)
-        return torch.stack(xs), torch.stack(dws)
+        # the paths and increments are written into two whole tensors (at d = 10⁵ each is 1 GB: stacking per-step
+        # tensors would make every page twice)
+        shape = (n_steps + 1, batch, self.x0.shape[-1])
+        xs = reusable(out, shape, dw_tilde.dtype, dw_tilde.device)
+        xs = dw_tilde.new_empty(shape) if xs is None else xs
+        dws = dw_tilde if in_place else torch.empty_like(dw_tilde)
+        x = xs[0].copy_(self.x0.expand(batch, -1))
+        for rows in control_chunks(batch, max(xs.shape[-1], dws.shape[-1]), xs, net.batch_norm):
+            m = rows.stop - rows.start
+            x = xs[0, rows]
+            y = net.y0.detach().expand(m)
+            for n in range(n_steps):
+                z = net.z0.detach().expand(m, -1) if n == 0 else net.subnetwork(n, x)
+                t = times[n].expand(m)
+                with torch.enable_grad():
+                    zr = z.detach().requires_grad_(True)
+                    f = p.generator(t, x, y, zr)
+                    (beta,) = torch.autograd.grad(f.sum(), zr)
+                dw = torch.addcmul(dw_tilde[n, rows], beta, dt[n], out=dws[n, rows])
+                y = y - f.detach() * dt[n] + row_dots(z, dw)
+                x = p.sde.step(x, times[n:n + 2], dw, out=xs[n + 1, rows])
+        return xs, dws
 
     def terminal_z(self, x_last: Tensor) -> Tensor:
         """Z_N = σᵀ∇g(X_N) by autograd (needed by the Heun scheme at the last step)."""
@@ -207,7 +221,7 @@ class BSDEObjective:
         z_last = self.terminal_z(x[-1])[None] if heun else None
         hedge = (z0[0] * dw[0]).sum(dim=1)[None]
         if z_sub is not None:
-            hedge = torch.cat([hedge, (z_sub * dw[1:]).sum(dim=2)])
+            hedge = torch.cat([hedge, row_dots(z_sub, dw[1:])])
         if not p.generator_uses_y:
             f_sub = self._generator_rows(times[1:-1], x[1:-1], z_sub) if z_sub is not None else None
             f = self._generator_rows(times[:1], x[:1], z0)
@@ -240,8 +254,8 @@ class BSDEObjective:
                                       z.expand(k, batch, d).reshape(-1, d)).reshape(k, batch)
 
     def loss(self, step: int, *, resample: bool):
-        if resample or self.x is None:
-            self.x, self.dw = self.sample()
+        if resample or self.x is None:  # the new batch is written over the previous one where it fits
+            self.x, self.dw = self.sample(out=(self.x, self.dw))
         y, g = self.terminal_values(self.x, self.dw)
         r = y - g
         if self.loss_clip is None:
@@ -310,6 +324,22 @@ def generator_depends_on_z(problem: Parabolic, s: SolveSettings, z_scale: float,
             return False
         (grad,) = torch.autograd.grad(f.sum(), z, allow_unused=True)
     return grad is not None and bool((grad != 0).any())
+
+
+CONTROL_CHUNK_BYTES = 24 * 2**20  # the control paths' per-step tensors on the CPU stay below glibc's 32 MB
+
+
+def control_chunks(batch: int, d: int, like: Tensor, batch_norm: bool) -> list[slice]:
+    """The rows of the batch that ``control_paths`` simulates together: all of them on a GPU or with batch
+    normalisation (whose statistics are over the whole batch), else chunks whose (rows, d) tensors stay below
+    ``CONTROL_CHUNK_BYTES``. Each step makes a few such tensors (the network's input and Z, ∂f/∂z) and frees them;
+    glibc hands blocks below 32 MB back from its heap, but returns larger ones to the system, so that each step would
+    fault their pages in afresh (hjb-lq at d = 10⁵: about 3 GB per training step, about a second per GB here). The
+    paths are the same: each row is simulated alone."""
+    rows = batch
+    if like.device.type == "cpu" and not batch_norm:
+        rows = max(1, min(batch, CONTROL_CHUNK_BYTES // (d * like.element_size())))
+    return [slice(start, min(start + rows, batch)) for start in range(0, batch, rows)]
 
 
 START_CHUNK_NUMBERS = 2**25  # numbers per path tensor in one chunk of the start simulation (134 MB in float32)

@@ -1,0 +1,93 @@
+"""Row-wise dot products and squared norms that make no (rows, d) product on the way where that matters.
+
+``(a * b).sum(-1)`` makes the (rows, d) product before it sums, and its backward pass makes two more tensors of that
+size for ``(z * z).sum(-1)`` (a gradient per factor, then their sum). At large d these are Deep BSDE's largest
+tensors: hjb-lq at d = 10⁵ takes Z_n·ΔW_n and |Z_n|² over (N − 1) × batch × d = 9 × 256 × 10⁵ numbers, 0.9 GB each,
+and on the CPU every fresh tensor above 32 MB faults its pages in again (glibc returns such blocks to the system
+when they are freed; about a second per GB on the machine of benchmarks/SCALING.md).
+
+- ``squared_norm``: the forward pass is ``vector_norm`` squared (a fused reduction, no product tensor, and 3–10×
+  faster than the product and sum), the backward pass makes only the gradient 2 g z.
+- ``row_dots``: the forward pass is a batch of one-row matrix products (``torch.bmm``, no product tensor) where the
+  product would be a CPU tensor of ``FRESH_PAGES_BYTES`` or more; below that, and on GPUs (whose caching allocator
+  reuses memory), the product and sum, which is 2–4× faster there (d = 10³…3·10³). The backward pass makes one tensor
+  per input that needs a gradient, the gradient itself.
+
+Tested against the plain expressions (values, gradients, second derivatives, forward mode, torch.func) in
+tests/test_parabolic.py.
+"""
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+FRESH_PAGES_BYTES = 32 * 2**20  # glibc's largest mmap threshold: freed blocks this large go back to the system
+
+
+def _dots(a: Tensor, b: Tensor) -> Tensor:
+    if a.device.type != "cpu" or a.numel() * a.element_size() < FRESH_PAGES_BYTES:
+        return (a * b).sum(-1)
+    lead, d = a.shape[:-1], a.shape[-1]
+    return torch.bmm(a.reshape(-1, 1, d), b.reshape(-1, d, 1)).reshape(lead)
+
+
+class _RowDots(torch.autograd.Function):
+    generate_vmap_rule = True  # so torch.func (vmap, jacrev, jvp) takes it as it takes the plain expression
+
+    @staticmethod
+    def forward(a: Tensor, b: Tensor) -> Tensor:
+        return _dots(a, b)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # differentiable torch operations: double backward works
+        a, b = ctx.saved_tensors
+        ga = g[..., None] * b if ctx.needs_input_grad[0] else None
+        gb = g[..., None] * a if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+    @staticmethod
+    def jvp(ctx, da: Tensor | None, db: Tensor | None) -> Tensor:
+        a, b = ctx.saved_tensors
+        zero = torch.zeros_like(a)
+        return _dots(zero if da is None else da, b) + _dots(a, zero if db is None else db)
+
+
+class _SquaredNorm(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: Tensor) -> Tensor:
+        return torch.linalg.vector_norm(z, dim=-1).square()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        (z,) = ctx.saved_tensors
+        return (2.0 * g)[..., None] * z
+
+    @staticmethod
+    def jvp(ctx, dz: Tensor) -> Tensor:
+        (z,) = ctx.saved_tensors
+        return 2.0 * _dots(z, dz)
+
+
+def row_dots(a: Tensor, b: Tensor) -> Tensor:
+    """Σ_k a[..., k] b[..., k]: shapes (..., d) × (..., d) → (...), both of the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"row_dots needs two tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return _RowDots.apply(a, b)
+
+
+def squared_norm(z: Tensor) -> Tensor:
+    """|z|² over the last axis, (..., d) → (...); its gradient 2z at every z, 0 included."""
+    return _SquaredNorm.apply(z)
