@@ -120,9 +120,10 @@ def test_brownian_paths_written_in_place_equal_the_differentiable_ones():
 
 @pytest.mark.parametrize("product_above", [None, 0], ids=["product-and-sum", "one-row-products"])
 def test_rowwise_products_equal_the_plain_expressions(product_above, monkeypatch):
-    """``row_dots`` and ``squared_norm`` (``dlpde.nn.rowwise``: no (rows, d) product) against (a·b).sum and
-    (z·z).sum: values, gradients, second derivatives, forward mode and torch.func, a zero row included; for small
-    tensors and, with the size limit at 0, through the one-row products that large ones take."""
+    """``row_dots``, ``squared_norm`` and ``batch_dots`` (``dlpde.nn.rowwise``: no (rows, d) product) against
+    (a·b).sum and (z·z).sum: values, gradients, second derivatives, forward mode and torch.func, a zero row included;
+    for small tensors and, with the size limit at 0, through the one-row products and column blocks that large ones
+    take."""
     from torch.autograd import gradcheck, gradgradcheck
     from torch.func import jacfwd, jacrev, vmap
 
@@ -152,6 +153,7 @@ def test_rowwise_products_equal_the_plain_expressions(product_above, monkeypatch
     z = torch.randn(6, 5, generator=g, dtype=F64)
     assert torch.allclose(jacrev(squared_norm)(z), jacfwd(lambda u: (u * u).sum(-1))(z), atol=1e-14)
     assert torch.allclose(vmap(row_dots)(z, 2 * z), 2 * (z * z).sum(-1), atol=1e-14)
+    assert torch.allclose(rowwise.batch_dots(a, b), (a * b).sum(-2, keepdim=True), atol=1e-14, rtol=1e-14)
     only_a = a.clone().requires_grad_(True)
     row_dots(only_a, b).sum().backward()  # a gradient for the input that asks for one
     assert torch.allclose(only_a.grad, b)

@@ -23,6 +23,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from dlpde.nn.rowwise import batch_dots
+
 MAX_DEFAULT_HIDDEN = 110  # the default width d + 10 stops growing at the paper's d = 100 (see the docstring)
 
 Tensor = torch.Tensor
@@ -37,6 +39,25 @@ def _activation(name: str):
     except ValueError:
         raise ValueError(f"unknown activation {name!r} for the Deep BSDE sub-networks; use 'relu' or one of "
                          "dlpde.nn.ACTIVATIONS") from None
+
+
+class _DiagonalSkip(torch.autograd.Function):
+    """h + w ⊙ x̂ written into h, with w (…, 1, d) one weight per step and column: autograd's own backward pass for
+    the product (``addcmul``) makes two (…, batch, d) tensors to sum w's gradient over the batch, this one none
+    (``batch_dots``). h must be a fresh tensor that nothing saved for its backward pass (a product's output)."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, w: Tensor, xn: Tensor) -> Tensor:
+        ctx.mark_dirty(h)
+        ctx.save_for_backward(w, xn)
+        return h.addcmul_(w, xn)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        w, xn = ctx.saved_tensors
+        gw = batch_dots(g, xn) if ctx.needs_input_grad[1] else None
+        gx = g * w if ctx.needs_input_grad[2] else None
+        return g, gw, gx
 
 
 def _rows(p: Tensor, rows: slice | int) -> Tensor:
@@ -159,7 +180,7 @@ class BSDENetwork(nn.Module):
             if not last:
                 h = self.act(h)
         if self.skip:  # in place: h is fresh, and no product before it saved its output for the backward pass
-            h = h.addcmul_(_rows(self.skip_weight, rows) * (self.output_scale * self.skip_gain), xn)
+            h = _DiagonalSkip.apply(h, _rows(self.skip_weight, rows) * (self.output_scale * self.skip_gain), xn)
         return h
 
     @staticmethod

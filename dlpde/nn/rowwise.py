@@ -91,3 +91,18 @@ def row_dots(a: Tensor, b: Tensor) -> Tensor:
 def squared_norm(z: Tensor) -> Tensor:
     """|z|² over the last axis, (..., d) → (...); its gradient 2z at every z, 0 included."""
     return _SquaredNorm.apply(z)
+
+
+def batch_dots(a: Tensor, b: Tensor) -> Tensor:
+    """Σ_i a[..., i, k] b[..., i, k] over the second-to-last axis, kept: (..., n, d) × (..., n, d) → (..., 1, d).
+    Large CPU inputs are reduced a block of columns at a time, each block's product below ``FRESH_PAGES_BYTES``,
+    so no (…, n, d) product is made (the gradient of a per-column weight, e.g. Deep BSDE's skip term)."""
+    d = a.shape[-1]
+    if a.device.type != "cpu" or a.numel() * a.element_size() < FRESH_PAGES_BYTES:
+        return (a * b).sum(-2, keepdim=True)
+    out = a.new_empty((*a.shape[:-2], 1, d))
+    cols = max(1, FRESH_PAGES_BYTES // 2 // ((a.numel() // d) * a.element_size()))
+    for start in range(0, d, cols):
+        block = slice(start, min(start + cols, d))
+        out[..., block] = (a[..., block] * b[..., block]).sum(-2, keepdim=True)
+    return out

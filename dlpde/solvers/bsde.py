@@ -219,10 +219,10 @@ class BSDEObjective:
         y0 = (net.y0 if y0 is None else y0).expand(batch)
         heun = self.scheme == "heun"
         z_last = self.terminal_z(x[-1])[None] if heun else None
-        hedge = (z0[0] * dw[0]).sum(dim=1)[None]
-        if z_sub is not None:
-            hedge = torch.cat([hedge, row_dots(z_sub, dw[1:])])
         if not p.generator_uses_y:
+            # f before the hedge: the backward pass then meets the hedge's gradient of Z first, a tensor of its own
+            # that the generator's gradient is added to in place (the other way round autograd adds into a new
+            # (N − 1, B, d) tensor)
             f_sub = self._generator_rows(times[1:-1], x[1:-1], z_sub) if z_sub is not None else None
             f = self._generator_rows(times[:1], x[:1], z0)
             if f_sub is not None:
@@ -232,7 +232,8 @@ class BSDEObjective:
                 if f_sub is not None:
                     f1 = torch.cat([f_sub, f1])
                 f = 0.5 * (f + f1)
-            return y0 + (-f * dt[:, None] + hedge).sum(dim=0), p.terminal(x[-1])
+            return y0 + (-f * dt[:, None] + self._hedge(z0, z_sub, dw)).sum(dim=0), p.terminal(x[-1])
+        hedge = self._hedge(z0, z_sub, dw)
 
         def z_at(n: int) -> Tensor:
             return z0[0] if n == 0 else (z_last[0] if n == n_steps else z_sub[n - 1])
@@ -245,6 +246,12 @@ class BSDEObjective:
                 f = 0.5 * (f + p.generator(times[n + 1].expand(batch), x[n + 1], pred, z_at(n + 1)))
             y = y - f * dt[n] + hedge[n]
         return y, p.terminal(x[-1])
+
+    @staticmethod
+    def _hedge(z0: Tensor, z_sub: Tensor | None, dw: Tensor) -> Tensor:
+        """Z_n·ΔW_n, (N, B): Z₀ (1, B, d) on the first row, the sub-networks' Z on the others."""
+        hedge = (z0[0] * dw[0]).sum(dim=1)[None]
+        return hedge if z_sub is None else torch.cat([hedge, row_dots(z_sub, dw[1:])])
 
     def _generator_rows(self, t: Tensor, x: Tensor, z: Tensor) -> Tensor:
         """f(t_k, X_k, ·, Z_k) for a block of time rows (k, B, d) → (k, B), for generators that ignore y."""
