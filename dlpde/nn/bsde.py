@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from dlpde.nn.rowwise import batch_dots
+from dlpde.nn.rowwise import batch_dots, makes_fresh_pages
 
 MAX_DEFAULT_HIDDEN = 110  # the default width d + 10 stops growing at the paper's d = 100 (see the docstring)
 
@@ -44,7 +44,8 @@ def _activation(name: str):
 class _DiagonalSkip(torch.autograd.Function):
     """h + w ⊙ x̂ written into h, with w (…, 1, d) one weight per step and column: autograd's own backward pass for
     the product (``addcmul``) makes two (…, batch, d) tensors to sum w's gradient over the batch, this one none
-    (``batch_dots``). h must be a fresh tensor that nothing saved for its backward pass (a product's output)."""
+    (``batch_dots``). h must be a fresh tensor that nothing saved for its backward pass (a product's output).
+    Used for tensors that ``makes_fresh_pages``; smaller ones take ``addcmul_`` (no Python backward)."""
 
     @staticmethod
     def forward(ctx, h: Tensor, w: Tensor, xn: Tensor) -> Tensor:
@@ -180,7 +181,9 @@ class BSDENetwork(nn.Module):
             if not last:
                 h = self.act(h)
         if self.skip:  # in place: h is fresh, and no product before it saved its output for the backward pass
-            h = _DiagonalSkip.apply(h, _rows(self.skip_weight, rows) * (self.output_scale * self.skip_gain), xn)
+            w = _rows(self.skip_weight, rows) * (self.output_scale * self.skip_gain)
+            grad = torch.is_grad_enabled() and makes_fresh_pages(h)
+            h = _DiagonalSkip.apply(h, w, xn) if grad else h.addcmul_(w, xn)
         return h
 
     @staticmethod

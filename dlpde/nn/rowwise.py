@@ -6,12 +6,16 @@ tensors: hjb-lq at d = 10⁵ takes Z_n·ΔW_n and |Z_n|² over (N − 1) × batc
 and on the CPU every fresh tensor above 32 MB faults its pages in again (glibc returns such blocks to the system
 when they are freed; about a second per GB on the machine of benchmarks/SCALING.md).
 
-- ``squared_norm``: the forward pass is ``vector_norm`` squared (a fused reduction, no product tensor, and 3–10×
-  faster than the product and sum), the backward pass makes only the gradient 2 g z.
-- ``row_dots``: the forward pass is a batch of one-row matrix products (``torch.bmm``, no product tensor) where the
-  product would be a CPU tensor of ``FRESH_PAGES_BYTES`` or more; below that, and on GPUs (whose caching allocator
-  reuses memory), the product and sum, which is 2–4× faster there (d = 10³…3·10³). The backward pass makes one tensor
-  per input that needs a gradient, the gradient itself.
+Where the product would be a CPU tensor of ``FRESH_PAGES_BYTES`` or more:
+
+- ``squared_norm``: the forward pass is ``vector_norm`` squared (a fused reduction, no product tensor), the backward
+  pass makes only the gradient 2 g z;
+- ``row_dots``: the forward pass is a batch of one-row matrix products (``torch.bmm``, no product tensor), the
+  backward pass makes one tensor per input that needs a gradient, the gradient itself.
+
+Below that size, and on GPUs (whose caching allocator reuses memory), both are the plain product and sum: the
+one-row products are 2–4× slower there (d = 10³…3·10³), and an autograd Function's Python overhead made Deep BSDE at
+d = 100 about 15 % slower per step (its control paths differentiate the driver at every time step).
 
 Tested against the plain expressions (values, gradients, second derivatives, forward mode, torch.func) in
 tests/test_parabolic.py.
@@ -25,9 +29,13 @@ Tensor = torch.Tensor
 FRESH_PAGES_BYTES = 32 * 2**20  # glibc's largest mmap threshold: freed blocks this large go back to the system
 
 
+def makes_fresh_pages(t: Tensor) -> bool:
+    """Whether a tensor of t's size is a CPU block that glibc gives back to the system when it is freed (and that
+    is faulted in afresh when it is made again)."""
+    return t.device.type == "cpu" and t.numel() * t.element_size() >= FRESH_PAGES_BYTES
+
+
 def _dots(a: Tensor, b: Tensor) -> Tensor:
-    if a.device.type != "cpu" or a.numel() * a.element_size() < FRESH_PAGES_BYTES:
-        return (a * b).sum(-1)
     lead, d = a.shape[:-1], a.shape[-1]
     return torch.bmm(a.reshape(-1, 1, d), b.reshape(-1, d, 1)).reshape(lead)
 
@@ -85,12 +93,12 @@ def row_dots(a: Tensor, b: Tensor) -> Tensor:
     """Σ_k a[..., k] b[..., k]: shapes (..., d) × (..., d) → (...), both of the same shape."""
     if a.shape != b.shape:
         raise ValueError(f"row_dots needs two tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    return _RowDots.apply(a, b)
+    return _RowDots.apply(a, b) if makes_fresh_pages(a) else (a * b).sum(-1)
 
 
 def squared_norm(z: Tensor) -> Tensor:
     """|z|² over the last axis, (..., d) → (...); its gradient 2z at every z, 0 included."""
-    return _SquaredNorm.apply(z)
+    return _SquaredNorm.apply(z) if makes_fresh_pages(z) else (z * z).sum(-1)
 
 
 def batch_dots(a: Tensor, b: Tensor) -> Tensor:
@@ -98,7 +106,7 @@ def batch_dots(a: Tensor, b: Tensor) -> Tensor:
     Large CPU inputs are reduced a block of columns at a time, each block's product below ``FRESH_PAGES_BYTES``,
     so no (…, n, d) product is made (the gradient of a per-column weight, e.g. Deep BSDE's skip term)."""
     d = a.shape[-1]
-    if a.device.type != "cpu" or a.numel() * a.element_size() < FRESH_PAGES_BYTES:
+    if not makes_fresh_pages(a):
         return (a * b).sum(-2, keepdim=True)
     out = a.new_empty((*a.shape[:-2], 1, d))
     cols = max(1, FRESH_PAGES_BYTES // 2 // ((a.numel() // d) * a.element_size()))
