@@ -52,7 +52,8 @@ def reusable(buffer: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype, 
     """``buffer`` if new values of this shape, dtype and device can be written into it, else None.
 
     Why reuse: glibc returns every freed block above 32 MB to the system, so each fresh (N, batch, d) tensor faults
-    its pages in again; Deep BSDE at d = 10⁵ made about 17 GB of fresh pages per step, most of the step's time."""
+    its pages in again; Deep BSDE at d = 10⁵ made about 22 GB of fresh pages per step before it reused its batch
+    tensors (benchmarks/SCALING.md)."""
     if (buffer is None or buffer.requires_grad or tuple(buffer.shape) != tuple(shape) or buffer.dtype != dtype
             or buffer.device != torch.device(device) or not buffer.is_contiguous()):
         return None
