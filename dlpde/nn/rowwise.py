@@ -4,7 +4,7 @@
 size for ``(z * z).sum(-1)`` (a gradient per factor, then their sum). At large d these are Deep BSDE's largest
 tensors: hjb-lq at d = 10⁵ takes Z_n·ΔW_n and |Z_n|² over (N − 1) × batch × d = 9 × 256 × 10⁵ numbers, 0.9 GB each,
 and on the CPU every fresh tensor above 32 MB faults its pages in again (glibc returns such blocks to the system
-when they are freed; about a second per GB on the machine of benchmarks/SCALING.md).
+when they are freed; 0.4–1.5 s per GB on the machine of benchmarks/SCALING.md).
 
 Where the product would be a CPU tensor of ``FRESH_PAGES_BYTES`` or more:
 
