@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from dlpde.nn.bsde import BSDENetwork
-from dlpde.nn.rowwise import row_dots
+from dlpde.nn.rowwise import FRESH_PAGES_BYTES, row_dots
 from dlpde.problems import Problem
 from dlpde.problems.parabolic import Parabolic
 from dlpde.sde import brownian_increments, reusable, time_grid
@@ -181,7 +181,7 @@ class BSDEObjective:
         xs = reusable(out, shape, dw_tilde.dtype, dw_tilde.device)
         xs = dw_tilde.new_empty(shape) if xs is None else xs
         dws = dw_tilde if in_place else torch.empty_like(dw_tilde)
-        x = xs[0].copy_(self.x0.expand(batch, -1))
+        xs[0].copy_(self.x0.expand(batch, -1))
         for rows in control_chunks(batch, max(xs.shape[-1], dws.shape[-1]), xs, net.batch_norm):
             m = rows.stop - rows.start
             x = xs[0, rows]
@@ -333,7 +333,7 @@ def generator_depends_on_z(problem: Parabolic, s: SolveSettings, z_scale: float,
     return grad is not None and bool((grad != 0).any())
 
 
-CONTROL_CHUNK_BYTES = 24 * 2**20  # the control paths' per-step tensors on the CPU stay below glibc's 32 MB
+CONTROL_CHUNK_BYTES = 3 * FRESH_PAGES_BYTES // 4  # 24 MB: the control paths' per-step tensors stay below it
 
 
 def control_chunks(batch: int, d: int, like: Tensor, batch_norm: bool) -> list[slice]:
