@@ -9,6 +9,7 @@ from dlpde.problems import Problem, get_case
 from dlpde.settings import SolveSettings
 from dlpde.solution import Solution
 from dlpde.solvers import get_solver
+from dlpde.training.allocator import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = Non
     threads, before = settings_obj.cpu_threads(), torch.get_num_threads()
     log.info("solving %s (dim %d) with %s, %d CPU thread(s)", problem.case, problem.dim, solver, threads)
     torch.set_num_threads(threads)  # for this solve only: the caller's setting comes back afterwards
+    keep = settings_obj.keep_freed_memory and settings_obj.torch_device.type == "cpu"
     try:
-        return s.run(problem, settings_obj)
+        with keep_freed_memory(keep):
+            return s.run(problem, settings_obj)
     finally:
         torch.set_num_threads(before)
 

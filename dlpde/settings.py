@@ -129,6 +129,9 @@ class SolveSettings:
     max_rollbacks: int = 3  # divergence guard: rollbacks with the lr halved before training stops
     error_threshold: float = 0.1  # a final relative L2 error above this is reported as not converged
     threads: int | None = None  # torch CPU threads during the solve; None: ``cpu_threads()`` (no oversubscription)
+    # on the CPU under glibc, freed memory stays in the process during the solve (dlpde.training.allocator): much
+    # faster at d ≥ 10⁴; False: glibc's defaults (memory goes back to the system as soon as it is freed)
+    keep_freed_memory: bool = True
     options: dict = field(default_factory=dict)  # solver-specific extras
 
     def __post_init__(self):
@@ -152,6 +155,8 @@ class SolveSettings:
         if not (isinstance(self.error_threshold, (int, float)) and not isinstance(self.error_threshold, bool)
                 and math.isfinite(self.error_threshold) and self.error_threshold > 0):
             raise ValueError(f"error_threshold must be a positive number, got {self.error_threshold!r}")
+        if not isinstance(self.keep_freed_memory, bool):
+            raise TypeError(f"keep_freed_memory must be True or False, got {self.keep_freed_memory!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ValueError(f"threads must be a positive integer (or None: chosen from the free cores), "
