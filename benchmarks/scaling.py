@@ -28,6 +28,8 @@ DEFAULT_OUT = HERE / "SCALING.md"
 # (solver, case, settings beyond the case's defaults, why this row)
 CONFIGS = [
     ("pinn", "poisson-inseparable-Nd", {}, "exact forward Laplacian, identity seeds, QR-compressed tangents"),
+    ("pinn", "poisson-inseparable-Nd", {"keep_freed_memory": False},
+     "exact forward Laplacian, identity seeds, QR-compressed tangents"),
     ("pinn", "hjb-lq", {"derivative": "forward"},
      "space-time, exact (the case's default): ∇u, u_t and Laplacian in one forward jet, directions compressed "
      "per weight"),
@@ -40,19 +42,31 @@ CONFIGS = [
     # the Y₀ refit after training (32 768 paths, a one-off that is not a training step) is skipped here: at
     # d = 10⁵ it alone would take longer than the timed steps
     ("deep-bsde", "hjb-lq", {"y0_refit_paths": 0}, "sub-networks d + 10 wide, at most 110; no final Y₀ refit"),
+    ("deep-bsde", "hjb-lq", {"y0_refit_paths": 0, "keep_freed_memory": False},
+     "sub-networks d + 10 wide, at most 110; no final Y₀ refit"),
 ]
 
 
-# glibc returns every block above 32 MB to the system when it is freed, so at d = 10⁴…10⁵ each step faults in its
-# tensors' pages afresh (Deep BSDE at d = 3·10⁴: 19 M page faults in a short run, 6.5 s per step; with the two
-# settings below 1.3 M and 4.0 s). They must be set before the process starts (glibc reads them at start-up); rows
-# measured with them are kept apart from the others.
+# glibc returns every block above 32 MB to the system when it is freed, so at d = 10⁴…10⁵ each step would fault in
+# its tensors' pages afresh; dlpde.solve has glibc keep freed memory during a CPU solve (keep_freed_memory,
+# dlpde.training.allocator). Each row says which allocator behaviour it was measured with:
+#   "kept"        dlpde's default (keep_freed_memory=True, glibc)
+#   "glibc"       glibc's defaults (the row's settings say keep_freed_memory=False, or the C library is another)
+#   ""            glibc's defaults, measured before dlpde kept freed memory (stored rows of earlier sessions)
+#   "keep-pages"  glibc kept freed memory because the process started with KEEP_PAGES in its environment
 KEEP_PAGES = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+MEMORY = {"kept": "", "glibc": "; glibc's defaults (keep_freed_memory=False: freed memory goes back to the system)",
+          "": "; glibc's defaults, before dlpde kept freed memory (an earlier session's code)",
+          "keep-pages": "; freed memory kept by the environment (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=10¹¹)"}
 
 
-def allocator() -> str:
-    """"keep-pages" when this process runs with ``KEEP_PAGES`` (glibc keeps freed memory), else "" (the default)."""
-    return "keep-pages" if all(os.environ.get(k) == v for k, v in KEEP_PAGES.items()) else ""
+def allocator(settings: dict) -> str:
+    """How glibc treated freed memory in a run with ``settings`` in this process (see ``MEMORY``)."""
+    from dlpde.training.allocator import glibc
+
+    if all(os.environ.get(k) == v for k, v in KEEP_PAGES.items()):
+        return "keep-pages"
+    return "kept" if settings.get("keep_freed_memory", True) and glibc() is not None else "glibc"
 
 
 def measure(solver: str, case: str, settings: dict, d: int, steps: int, batch: int, threads: int) -> dict:
@@ -65,7 +79,7 @@ def measure(solver: str, case: str, settings: dict, d: int, steps: int, batch: i
     dlpde.solve(case, solver, steps=2, **common)  # warm-up: first-call costs (allocations, caches) out of the row
     sol = dlpde.solve(case, solver, steps=steps, **common)
     return {"solver": solver, "case": case, "d": d, "steps": steps, "batch": batch, "settings": settings,
-            "status": sol.status, "seconds_per_step": sol.wall_time_s / steps, "allocator": allocator()}
+            "status": sol.status, "seconds_per_step": sol.wall_time_s / steps, "allocator": allocator(settings)}
 
 
 def key(solver: str, case: str, d: int, settings: dict | None = None, memory: str = "") -> str:
@@ -78,7 +92,7 @@ def table(runs: list[dict], dims: list[int]) -> str:
             + " | growth d = 100 → 1000 | slope over d ≥ 1000 |\n|---|---|---|" + "---|" * (len(dims) + 2) + "\n")
     rows = []
     for solver, case, settings, why in CONFIGS:
-        for memory in ("", "keep-pages"):
+        for memory in MEMORY:
             found = {r["d"]: r for r in runs if r["solver"] == solver and r["case"] == case
                      and r.get("settings", {}) == settings and r.get("allocator", "") == memory}
             if not found:
@@ -86,7 +100,7 @@ def table(runs: list[dict], dims: list[int]) -> str:
             cells = [f"{found[d]['seconds_per_step']:.4f}" if d in found else "–" for d in dims]
             growth = (f"{found[1000]['seconds_per_step'] / found[100]['seconds_per_step']:.1f}×"
                       if 100 in found and 1000 in found else "–")
-            label = why + ("; freed memory kept (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=10¹¹)" if memory else "")
+            label = why + MEMORY[memory]
             rows.append(f"| {solver} | {case} | {label} | " + " | ".join(cells) + f" | {growth} | {slope(found)} |")
     return head + "\n".join(rows) + "\n"
 
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.only_derivative and settings.get("derivative", "default") not in args.only_derivative:
                     continue
                 row = measure(solver, case, settings, d, steps, 256, args.threads)
-                prefix = "".join(f"{k}={v} " for k, v in KEEP_PAGES.items()) if row["allocator"] else ""
+                prefix = "".join(f"{k}={v} " for k, v in KEEP_PAGES.items()) if row["allocator"] == "keep-pages" else ""
                 row.update(command=prefix + _report.command("scaling.py", argv, args.threads), tiny=args.tiny,
                            machine=_report.machine(args.threads), **_report.when())
                 _report.store(folder, key(solver, case, d, settings, row["allocator"]), row)

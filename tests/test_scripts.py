@@ -71,6 +71,11 @@ SCRIPTS = {
     "scaling": (["benchmarks/scaling.py", "--tiny", "--only", "deep-bsde", "--out", "{d}/SCALING.md"], "SCALING.md",
                 ["| solver | case | settings | d = 4 s/step | d = 8 s/step | growth d = 100 → 1000 |",
                  "| deep-bsde | hjb-lq |", "`python benchmarks/scaling.py --threads 1 --tiny --only deep-bsde`"], False),
+    "keep_memory": (["benchmarks/keep_memory.py", "--tiny", "--out", "{d}/KEEP_MEMORY.md"], "KEEP_MEMORY.md",
+                    ["| solver | case | d | setting | steps × rounds | glibc's defaults s/step | kept s/step | "
+                     "speed-up | peak GB, defaults | peak GB, kept |", "| deep-bsde | hjb-lq | 4 | tiny | 2 × 1 |",
+                     "| pinn | poisson-sin-Nd | 2 | tiny | 2 × 1 |", "`python benchmarks/keep_memory.py --threads 1 --tiny`"],
+                    False),
     "gpu_dry_run": (["benchmarks/gpu.py", "--tiny", "--only", "deep-bsde", "--out", "{d}/GPU.md"], "GPU.md",
                     ["| solver | case | d | s/step (float32) | HtoD / step | DtoH / step | syncs / step | time to rel "
                      "≤ 0.1 | time to rel ≤ 0.01 | last error | steps run | float64 |", "| deep-bsde | hjb-lq | 100 |",
