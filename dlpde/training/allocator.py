@@ -11,7 +11,7 @@ What it does: ``mallopt(M_MMAP_MAX, 0)`` (no block gets a mapping of its own: ev
 freed tensor's pages stay in the process and the next step's tensors reuse them. It is the in-process form of
 starting Python with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=…``; jemalloc or tcmalloc (``LD_PRELOAD``) do the
 same job, but a library cannot preload an allocator. The price: the process holds on to its peak memory until
-the solve ends.
+the solve ends, and that peak was up to 18 % higher (benchmarks/KEEP_MEMORY.md).
 
 On leaving: ``malloc_trim(0)`` gives back what the solve freed, and glibc gets M_MMAP_MAX = 65536 (its default),
 an mmap threshold of 32 MB and a trim threshold of 64 MB. glibc cannot report its current values, and any
