@@ -151,11 +151,14 @@ def test_errors_drawn_in_chunks_equal_the_errors_on_the_same_points(case, monkey
     chunked = sol.errors(300)
     g = torch.Generator().manual_seed(12345)
     x = torch.cat([p.evaluation_points(m, generator=g, dtype=torch.float64) for m in (70, 70, 70, 70, 20)])
+    # the network is evaluated on the same 70-point blocks: a float32 matrix product may round a row differently
+    # in a block of 70 rows than in one of 300 (seen on an AMD EPYC), which is not what this test is about
+    component = None if case == "kovasznay" else 0
+    values = torch.cat([torch.from_numpy(sol.model_values(xc, component=component)) for xc in x.split(70)])
     if case == "kovasznay":
-        direct = component_errors(torch.from_numpy(sol.model_values(x, component=None)),
-                                  p.exact_components(x).double(), p.output_names)
+        direct = component_errors(values, p.exact_components(x).double(), p.output_names)
     else:
-        u, exact = torch.from_numpy(sol.model_values(x)), p.exact(x).double()
+        u, exact = values, p.exact(x).double()
         direct = {"rel_l2_error": float((u - exact).norm() / exact.norm()), "max_error": float((u - exact).abs().max())}
     assert chunked.keys() == direct.keys() and all(chunked[k] == pytest.approx(direct[k], rel=1e-12) for k in direct)
 
