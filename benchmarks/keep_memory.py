@@ -22,8 +22,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
 import _report  # noqa: E402
+from dlpde.training.allocator import USER_SETTINGS  # noqa: E402
 
 OUT = HERE / "KEEP_MEMORY.md"
 DEEPXDE_NET = dict(batch=2000, boundary_batch=400, width=64, depth=4, activation="tanh", lr=1e-3)
@@ -58,8 +60,8 @@ print(json.dumps({"seconds_per_step": sol.wall_time_s / steps, "status": sol.sta
 
 def run_once(solver: str, case: str, d: int, steps: int, settings: dict, threads: int, keep: bool) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    for k in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_"):
-        env.pop(k, None)  # glibc's defaults unless dlpde changes them
+    for k in USER_SETTINGS:
+        env.pop(k, None)  # glibc's defaults unless dlpde changes them (with one of these set, dlpde leaves glibc be)
     out = subprocess.run([sys.executable, "-c", RUN, json.dumps([solver, case, d, steps, threads, keep, settings])],
                          capture_output=True, text=True, env=env, timeout=7200)
     if out.returncode != 0:
