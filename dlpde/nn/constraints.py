@@ -24,6 +24,7 @@ ValueError that says so.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -280,7 +281,27 @@ def _domain_from_description(desc: dict) -> Domain | None:
 # jets of plain functions
 
 
-@torch.compiler.disable  # runs eagerly inside a compiled loss: torch 2.13's compiled jvp-in-vmap kernels crashed
+def eager_under_compile(fn: Callable) -> Callable:
+    """``fn`` run eagerly inside a compiled loss: ``torch.compiler.disable(fn)``, made at the first call under
+    ``torch.compile`` instead of at import. Applying the decorator imports ``torch._dynamo`` (1.7 s here), which at
+    import time every command line call paid, a mistyped case name included (issue 17: 1.8 s → 4 s). Outside a
+    compiled region ``fn`` is called as it is; inside, the first call makes the disabled function (a graph break,
+    run in Python) and every call goes through it."""
+    disabled = None
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        nonlocal disabled
+        if not torch.compiler.is_compiling():
+            return fn(*args, **kwargs)
+        if disabled is None:
+            disabled = torch.compiler.disable(fn)
+        return disabled(*args, **kwargs)
+
+    return call
+
+
+@eager_under_compile  # runs eagerly inside a compiled loss: torch 2.13's compiled jvp-in-vmap kernels crashed
 def function_jet(f: Fn, jet: Jet) -> Jet:
     """The jet of f(h) for a pointwise torch function f: (n, D) → (n,) or (n, c), given the jet of h.
 
@@ -426,7 +447,7 @@ class HardConstraint(nn.Module):
             u = u + jg
         return u
 
-    @torch.compiler.disable
+    @eager_under_compile
     def _fixed_jet(self, which: str, jet: Jet) -> Jet:
         """``function_jet`` of φ or g, reused while the points and directions stay the same. φ and g do not depend
         on the network's parameters, so on fixed points (L-BFGS, ENGD, a fixed collocation set) their jets are the
