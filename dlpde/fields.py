@@ -288,11 +288,33 @@ class Field:
             raise ValueError(f"trace(A) needs A of shape ({d}, {d}) or ({ev.n}, {d}, {d}), got {tuple(A_t.shape)}")
         if not bool(torch.isfinite(A_t).all()):
             raise ValueError("trace(A): A contains NaN or infinity")
+        if A_t.requires_grad:
+            return self._trace_by_entries(A_t)
         # a constant A is one request however often it is asked for; a function of x is a new request each call
         ident = tuple(A_t.reshape(-1).tolist()) if A_t.ndim == 2 else ("call", next(_CALLS))
         return ev.second(_TraceKey(("trace", ident, lambda: _trace_directions(A_t, D))))[:, self.component]
 
 
+    def _trace_by_entries(self, A: Tensor) -> Tensor:
+        """Tr(A Hess u) = Σ_i A_ii ∂²_ii u + 2 Σ_{i<j} A_ij ∂²_ij u for an A that depends on trained quantities (an
+        unknown coefficient k["D"]·I, or a function of u such as (1 + u²) I): linear in A, so the gradient with
+        respect to A is exact. The eigenvectors of the other path have no gradient where eigenvalues repeat (the
+        isotropic D·I gave NaN and stopped training). Costs d(d − 1)/2 passes for the mixed derivatives, so it is
+        refused above ``TRACE_BY_ENTRIES_MAX_DIM`` space dimensions."""
+        d = self._ev.space_dims
+        if d > TRACE_BY_ENTRIES_MAX_DIM:
+            raise ValueError(f"trace(A) with an A that depends on trained quantities needs d(d − 1)/2 = "
+                             f"{d * (d - 1) // 2} passes at d = {d}; write the trained factor outside the trace, "
+                             "e.g. k['D'] * u.trace(A0) or c(u) * u.laplacian()")
+        sym = 0.5 * (A + A.transpose(-1, -2))
+        total = 0
+        for i in range(d):
+            for j in range(i, d):
+                total = total + (1.0 if i == j else 2.0) * sym[..., i, j] * self.d2(i, j)
+        return total
+
+
+TRACE_BY_ENTRIES_MAX_DIM = 16
 _CALLS = itertools.count()
 
 

@@ -173,3 +173,30 @@ def test_more_inputs_than_units_compressed_by_weight_equals_autograd(planned, ro
         assert torch.allclose(f.trace(A), torch.einsum("ij,nij->n", A, H[:, :space, :space]), atol=1e-9)
     compressed = [r[0].shape[0] for r in rows if r[2] is not None]  # 6 rows of weight 0 for a Jacobian alone
     assert set(compressed) <= {6, 7} and (7 in compressed) == (planned or rows_limit == 0)
+
+
+@pytest.mark.parametrize("method", ["auto", "autograd"])
+def test_trace_of_a_trained_matrix_has_the_gradient_of_the_plain_expression(method):
+    """Tr(A Hess u) with A depending on trained quantities: an unknown coefficient times the identity (repeated
+    eigenvalues, where the eigenvector path's gradient is NaN) and a full A(u) per point. Values and gradients
+    (with respect to the coefficient and the network's parameters) equal those of Σ A_ij H_ij by autograd."""
+    torch.manual_seed(1)
+    net = MLP(3, 1, width=10, depth=2, activation="tanh").double()
+    x = torch.rand(6, 3, dtype=torch.float64)
+    D = torch.tensor(1.7, dtype=torch.float64, requires_grad=True)
+    B = torch.tensor([[1.0, 0.3, 0.0], [0.3, 2.0, -0.2], [0.0, -0.2, 0.5]], dtype=torch.float64)
+    H = torch.stack([torch.autograd.functional.hessian(lambda z: net(z[None])[0, 0], xi, create_graph=True)
+                     for xi in x])
+    u_plain = net(x)[:, 0]
+    plain = [torch.einsum("ij,nij->n", D * torch.eye(3, dtype=torch.float64), H),
+             torch.einsum("nij,nij->n", (1 + u_plain ** 2)[:, None, None] * B, H)]
+    u = accessor(FieldEvaluator(net, x, space_dims=3, method=method), ("u",))
+    fast = [u.trace(D * torch.eye(3, dtype=torch.float64)),
+            u.trace(lambda z: (1 + u() ** 2)[:, None, None] * B)]
+    params = [D] + list(net.parameters())
+    for a, b in zip(fast, plain):
+        assert torch.allclose(a, b, atol=1e-10)
+        ga = torch.autograd.grad(a.sum(), params, allow_unused=True, retain_graph=True, materialize_grads=True)
+        gb = torch.autograd.grad(b.sum(), params, allow_unused=True, retain_graph=True, materialize_grads=True)
+        for p, q in zip(ga, gb):
+            assert torch.isfinite(p).all() and torch.allclose(p, q, atol=1e-9)
