@@ -143,12 +143,14 @@ def cmd_cases(args) -> int:
     return 0
 
 
-def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | None) -> None:
+def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | None, sidecar: bool) -> None:
     """Every path is checked before training, so that bad ones cost nothing and no good file is touched:
-    the output may only replace an earlier dlpde result, the plot an earlier PNG, the checkpoint a checkpoint."""
+    the output may only replace an earlier dlpde result, its XDMF file (``sidecar``) an earlier one of dlpde's,
+    the plot an earlier PNG, the checkpoint a checkpoint; no two of them may be the same file."""
     from dlpde.io.hdf5 import check_output
+    from dlpde.io.xdmf import xdmf_path
     from dlpde.training import checkpoint as ckpt
-    check_output(out)
+    check_output(out, sidecar=sidecar)
     if plot:
         from dlpde.io.atomic import check_writable
         p = check_writable(plot, overwrite=True)
@@ -158,9 +160,11 @@ def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | No
     if resume is not None:
         ckpt.read_attrs(resume)
     written = [Path(p).resolve() for p in (out, plot, checkpoint) if p]
+    if sidecar:
+        written.append(xdmf_path(out).resolve())
     if len(set(written)) < len(written) or (resume and Path(resume).resolve() in written[:-1]):
-        raise ValueError("--out, --plot and --checkpoint must name different files, and --resume may only name "
-                         "the checkpoint file")
+        raise ValueError("--out, --plot, --checkpoint and the XDMF file written beside --out (its name with .xdmf) "
+                         "must name different files, and --resume may only name the checkpoint file")
 
 
 def cmd_solve(args) -> int:
@@ -180,7 +184,8 @@ def cmd_solve(args) -> int:
     out = Path(args.out or f"{args.case}-{args.solver}-d{problem.dim}.h5")
     checkpoint = Path(args.checkpoint) if args.checkpoint else out.with_name(
         (out.name[:-3] if out.name.endswith(".h5") else out.name) + ".ckpt.h5")
-    _check_paths(out, args.plot, checkpoint, args.resume)
+    from dlpde.io.hdf5 import writes_grid
+    _check_paths(out, args.plot, checkpoint, args.resume, sidecar=writes_grid(problem))
     settings = settings_from_args(args)
     sol = dlpde.solve(problem, args.solver, checkpoint_path=str(checkpoint), **settings)
     if not distributed.is_main():  # under torchrun only rank 0 writes and prints

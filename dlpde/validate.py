@@ -77,13 +77,16 @@ def make_problem(case: str, *, dim: int | None = None, mesh: str | None = None) 
     return c.make(dim, mesh=str(mesh))
 
 
-def check_paths(out: Path, plot: Path | None, xdmf: Path | None) -> None:
-    """Refuse, before training, outputs that cannot be written or would replace a file of another kind."""
+def check_paths(out: Path, plot: Path | None, xdmf: Path | None, checkpoint: Path | None = None,
+                sidecar: bool = True) -> None:
+    """Refuse, before training, outputs that cannot be written or would replace a file of another kind, and two
+    outputs (the HDF5 file, its XDMF file when ``sidecar``, the PNG, the finite element XDMF, the checkpoint) that
+    name the same file."""
     from dlpde.io.atomic import check_writable
     from dlpde.io.hdf5 import check_output
     from dlpde.io.xdmf import xdmf_path
 
-    check_output(out)
+    check_output(out, sidecar=sidecar)
     if plot is not None:
         check_writable(plot, overwrite=True)
         if plot.exists() and plot.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
@@ -92,10 +95,11 @@ def check_paths(out: Path, plot: Path | None, xdmf: Path | None) -> None:
         check_writable(xdmf, overwrite=True)
         if xdmf.exists() and b"Xdmf" not in xdmf.read_bytes()[:400]:
             raise ValueError(f"{str(xdmf)!r} exists and is not an XDMF file; choose another --out or remove it")
-    written = [p.resolve() for p in (out, plot, xdmf, xdmf_path(out)) if p is not None]
+    written = [p.resolve() for p in (out, plot, xdmf, xdmf_path(out) if sidecar else None, checkpoint)
+               if p is not None]
     if len(set(written)) < len(written):
-        raise ValueError("the HDF5 file, its XDMF sidecar, the PNG and the finite element XDMF must be different "
-                         f"files; got {[str(p) for p in (out, plot, xdmf)]}")
+        raise ValueError("the HDF5 file, its XDMF sidecar, the PNG, the finite element XDMF and the checkpoint must "
+                         f"be different files; got {[str(p) for p in (out, plot, xdmf, checkpoint) if p]}")
 
 
 def validate(problem: Problem | str, solver: str = "pinn", *, dim: int | None = None, mesh: str | None = None,
@@ -123,7 +127,9 @@ def validate(problem: Problem | str, solver: str = "pinn", *, dim: int | None = 
                                                       else str(out))
     plot_p = Path(plot) if plot is not None else plot_default
     xdmf_p = xdmf_default if (xdmf and fem_case) else None
-    check_paths(out_p, plot_p, xdmf_p)
+    from dlpde.io.hdf5 import writes_grid
+    ckpt_p = settings.get("checkpoint_path")
+    check_paths(out_p, plot_p, xdmf_p, None if ckpt_p is None else Path(ckpt_p), sidecar=writes_grid(problem))
     if fem_case:
         problem.fem_reference()  # before training: a reference that cannot be computed costs no training
     sol = dlpde.solve(problem, solver, **settings)

@@ -100,3 +100,59 @@ def test_evaluation_shapes_are_checked(solution):
         solution(torch.full((2, 2), float("nan")))
     assert solution(torch.zeros(5, 2)).shape == (5,)
     assert solution.grad(torch.zeros(5, 2)).shape == (5, 2)
+
+
+def test_the_xdmf_file_beside_a_result_never_replaces_a_users_file(solution, tmp_path):
+    """The XDMF file written beside a steady 2-D/3-D result (stem + .xdmf) may replace only dlpde's own: a result
+    named .xdmf, a user's file of that name (also with overwrite=False), or a read-only one are refused before
+    anything is written; dlpde's own is replaced, also one written before dlpde marked its files."""
+    from dlpde.io.xdmf import MARK, written_by_dlpde
+    with pytest.raises(ValueError, match="cannot end in .xdmf"):
+        solution.save(tmp_path / "r.xdmf")
+    assert not list(tmp_path.iterdir())
+    mine = tmp_path / "p.xdmf"
+    mine.write_text("my own ParaView state")
+    with pytest.raises(ValueError, match="not the XDMF file dlpde wrote"):
+        solution.save(tmp_path / "p.h5")
+    assert mine.read_text() == "my own ParaView state" and not (tmp_path / "p.h5").exists()
+    mine.unlink()
+    path = solution.save(tmp_path / "p.h5")
+    assert written_by_dlpde(mine) and MARK in mine.read_text()
+    import meshio
+    assert "u" in meshio.read(mine).point_data  # the mark keeps the file readable
+    solution.save(path)  # dlpde's own sidecar is replaced
+    legacy = mine.read_text().replace(MARK + "\n", "")  # as written before the mark existed
+    mine.write_text(legacy)
+    solution.save(path)
+    assert written_by_dlpde(mine)
+    (tmp_path / "q.xdmf").write_text("x")
+    with pytest.raises(ValueError, match="exists"):
+        solution.save(tmp_path / "q.h5", overwrite=False)
+    assert not (tmp_path / "q.h5").exists()
+
+
+def test_a_result_without_a_grid_removes_the_stale_xdmf_of_the_one_it_replaces(solution, tmp_path):
+    path = solution.save(tmp_path / "p.h5")
+    side = tmp_path / "p.xdmf"
+    assert side.exists()
+    nd = dlpde.solve("poisson-sin-Nd", dim=5, **tiny(steps=3))
+    nd.save(path)
+    assert dlpde.load(path).dim == 5 and not side.exists()
+    side.write_text("a user's file")  # not dlpde's: left alone
+    nd.save(path)
+    assert side.read_text() == "a user's file"
+
+
+@pytest.mark.parametrize("argv", [["--checkpoint", "{d}/r.xdmf"], ["--plot", "{d}/r.xdmf"]])
+def test_cli_refuses_an_output_named_like_the_xdmf_file_before_training(argv, tmp_path, capsys):
+    from dlpde.cli import main
+    args = ["solve", "poisson-2d", "--steps", "2", "--out", f"{tmp_path}/r.h5"] + [a.format(d=tmp_path) for a in argv]
+    assert main(args) == 2
+    assert "must name different files" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_validate_refuses_a_checkpoint_named_like_another_output(tmp_path):
+    from dlpde.validate import validate
+    with pytest.raises(ValueError, match="must be different files"):
+        validate("poisson-2d", out=tmp_path / "v.h5", checkpoint_path=str(tmp_path / "v.png"), steps=2)
+    assert not list(tmp_path.iterdir())

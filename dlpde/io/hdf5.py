@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from dlpde.io.atomic import atomic_path, check_writable
-from dlpde.io.xdmf import grid_fields, write_xdmf, xdmf_path
+from dlpde.io.xdmf import grid_fields, write_xdmf, written_by_dlpde, xdmf_path
 
 log = logging.getLogger(__name__)
 FORMAT = "dlpde-solution"
@@ -42,14 +42,23 @@ def _jsonable(obj):
     return json.loads(json.dumps(obj, default=lambda o: repr(o)))
 
 
+def writes_grid(problem) -> bool:
+    """Whether a result of ``problem`` gets the /grid group and the XDMF sidecar: steady 2-D and 3-D problems."""
+    return (problem is not None and not getattr(problem, "time_dependent", False)
+            and getattr(problem, "dim", None) in GRID_POINTS and hasattr(problem, "domain"))
+
+
 def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) -> str:
     from dlpde.version import __version__
 
-    path = check_output(path) if overwrite else check_writable(path, overwrite=False)
-    grid = None
-    if (xdmf and solution.problem is not None and not solution.time_dependent and solution.dim in GRID_POINTS
-            and hasattr(solution.problem, "domain")):
-        grid = grid_fields(solution, GRID_POINTS[solution.dim])
+    sidecar = xdmf and writes_grid(solution.problem)
+    if overwrite:
+        path = check_output(path, sidecar=sidecar)
+    else:
+        path = _check_name(check_writable(path, overwrite=False))
+        if sidecar:
+            check_sidecar(path, overwrite=False)
+    grid = grid_fields(solution, GRID_POINTS[solution.dim]) if sidecar else None
     with atomic_path(path, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w", userblock_size=USERBLOCK) as f:
             a = f.attrs
@@ -98,6 +107,9 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
     if grid is not None:
         points, cells, data = grid
         write_xdmf(xdmf_path(path), points, cells, data, overwrite=True)
+    elif written_by_dlpde(xdmf_path(path)):  # the sidecar of the result just replaced: it shows the old field
+        xdmf_path(path).unlink()
+        log.info("removed %s, the XDMF file of the result %s replaced", xdmf_path(path), path)
     log.info("saved %s", path)
     return str(path)
 
@@ -112,17 +124,44 @@ def _dataset(group, name: str, data) -> None:
         group.create_dataset(name, data=data)
 
 
-def check_output(path) -> Path:
+def check_output(path, *, sidecar: bool = False) -> Path:
     """Refuse an output path that is a directory, lies in a missing or unwritable folder, or would replace a
-    file that is not a dlpde solution (an earlier result may be replaced; anything else is left alone)."""
-    path = check_writable(path, overwrite=True)
+    file that is not a dlpde solution (an earlier result may be replaced; anything else is left alone); with
+    ``sidecar`` (a steady 2-D/3-D result, ``writes_grid``) the same for its XDMF file (``check_sidecar``)."""
+    path = _check_name(check_writable(path, overwrite=True))
     if path.exists():
         try:
             read_attrs(path)
         except ValueError as e:
             raise ValueError(f"{str(path)!r} exists and is not a dlpde result this version may replace ({e}); "
                              "choose another output file or remove it") from None
+    if sidecar:
+        check_sidecar(path, overwrite=True)
     return path
+
+
+def _check_name(path: Path) -> Path:
+    if path.suffix.lower() == ".xdmf":
+        raise ValueError(f"{str(path)!r}: a result file cannot end in .xdmf, the name of the ParaView file written "
+                         "beside it; use .h5")
+    return path
+
+
+def check_sidecar(path: Path, *, overwrite: bool) -> Path:
+    """The XDMF file beside result ``path`` may be written: its folder is writable, and an existing file is one
+    dlpde wrote (``written_by_dlpde``, or, from before dlpde marked its files, an XDMF file beside an earlier
+    dlpde result), never a file of the user's."""
+    side = check_writable(xdmf_path(path), overwrite=overwrite)
+    if side.exists() and not written_by_dlpde(side):
+        try:
+            head = side.read_bytes()[:400]
+            earlier = b"Xdmf" in head and path.exists() and bool(read_attrs(path))
+        except (OSError, ValueError):
+            earlier = False
+        if not earlier:
+            raise ValueError(f"{str(side)!r} exists and is not the XDMF file dlpde wrote beside an earlier result; "
+                             "choose another output name or remove it")
+    return side
 
 
 def read_attrs(path) -> dict:
