@@ -194,16 +194,28 @@ class Solution:
         return line
 
     def evaluation_arrays(self, n: int = 2000, seed: int = 777) -> dict[str, np.ndarray]:
-        """Points (and times) with u and, where known, the exact u: what the file's /evaluation group holds."""
+        """Points (and times) with u and, where known, the exact u: what the file's /evaluation group holds. A
+        system (several outputs) gets one array per output, named as its outputs (u, v, p; phi, rho), and
+        ``<name>_exact``."""
         if self.problem is None:
             return {}
         g = torch.Generator().manual_seed(seed)
         x = self.problem.evaluation_points(n, generator=g, dtype=torch.float64)
-        out = {"x": x[:, : self.dim].numpy(), "u": self.model_values(x)}
+        out = {"x": x[:, : self.dim].numpy()}
         if self.time_dependent:
             out["t"] = x[:, -1].numpy()
-        if self.problem.has_exact:
-            out["u_exact"] = self.problem.exact(x).double().numpy()
+        names = tuple(getattr(self.problem, "output_names", ("u",)))
+        if len(names) == 1:
+            out["u"] = self.model_values(x)
+            if self.problem.has_exact:
+                out["u_exact"] = self.problem.exact(x).double().numpy()
+            return out
+        values = self.model_values(x, component=None).reshape(len(x), len(names))
+        exact = self.problem.exact_components(x).double().numpy() if self.problem.has_exact else None
+        for i, name in enumerate(names):
+            out[name] = values[:, i]
+            if exact is not None:
+                out[f"{name}_exact"] = exact[:, i]
         return out
 
 

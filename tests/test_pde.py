@@ -144,12 +144,19 @@ def test_zero_boundary_data_beside_few_observations_keep_the_output_scale_of_the
     assert abs(sol.unknowns["a"] - 2.0) < 0.02 and sol.metrics["rel_l2_error"] < 5e-3
 
 
-def test_system_reports_component_errors():
+def test_system_reports_component_errors(tmp_path):
     sol = dlpde.solve("kovasznay", "pinn", steps=20, batch=64, boundary_batch=32, width=8, depth=2, lbfgs_steps=0,
                       progress=False, eval_points=300)
     for name in ("u", "v", "p"):
         assert f"rel_l2_error_{name}" in sol.metrics
     assert sol(torch.zeros(3, 2, dtype=torch.float64)).shape == (3, 3)
+    import h5py  # the file's /evaluation holds every output and its exact values, not the first output alone
+    with h5py.File(sol.save(tmp_path / "k.h5")) as f:
+        ev = {k: torch.as_tensor(f["evaluation"][k][()]) for k in f["evaluation"]}
+    assert set(ev) == {"x", "u", "v", "p", "u_exact", "v_exact", "p_exact"}
+    values, exact = sol(ev["x"]), sol.problem.exact_components(ev["x"])
+    for i, name in enumerate(("u", "v", "p")):
+        assert torch.allclose(ev[name], values[:, i].double()) and torch.allclose(ev[f"{name}_exact"], exact[:, i])
 
 
 @pytest.mark.parametrize("case", ["poisson-sin-Nd", "kovasznay"])

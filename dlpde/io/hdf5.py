@@ -7,7 +7,8 @@ Layout (format_version 1):
                   plus solver-specific attributes (u0, u0_reference, cost_L, ...)
   /network        one dataset per parameter/buffer (state_dict names); attribute ``architecture`` (JSON)
   /history        one 1-D dataset per column (step, loss, loss terms, seconds, lr, errors)
-  /evaluation     x (n, dim) [, t (n,)], u (n,) [, u_exact (n,)]
+  /evaluation     x (n, dim) [, t (n,)], u (n,) [, u_exact (n,)]; a system: one (n,) array per output name
+                  (u, v, p; phi, rho) [, <name>_exact]
   /grid           for steady 2-D/3-D problems: points (N, dim), u, u_exact, error (NaN outside the domain)
   /extra/<name>   solver-specific arrays
 Integrity: every non-empty array has a Fletcher-32 checksum; the 512-byte HDF5 user block holds
