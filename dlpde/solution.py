@@ -50,6 +50,8 @@ class Solution:
             if self.time_dependent:
                 raise ValueError("this problem is time-dependent: call sol(t, x)")
             x, t = t, None
+        elif not self.time_dependent and t is not None:
+            raise ValueError("this problem is steady (no time coordinate): call sol(x), not sol(t, x)")
         p = next(self.model.parameters())
         x = torch.as_tensor(x, dtype=p.dtype, device=p.device)
         if x.ndim == 1 and self.dim == 1:
@@ -74,7 +76,13 @@ class Solution:
         return out[:, 0] if out.shape[1] == 1 else out
 
     def value_at(self, t=None, x=None) -> float:
-        """u at one point, as a float (``value_at(x=...)`` or ``value_at(t=..., x=...)``)."""
+        """u at one point, as a float (``value_at(x)`` or ``value_at(x=...)``; time-dependent:
+        ``value_at(t, x)``)."""
+        if x is None and not self.time_dependent:  # value_at(x) for a steady problem
+            t, x = None, t
+        if x is None:
+            raise ValueError("value_at needs the point x" + (" and the time t: value_at(t, x)"
+                                                             if self.time_dependent else ": value_at(x)"))
         x = torch.as_tensor(x, dtype=torch.float64).reshape(1, -1)
         return float(self(t, x)[0] if self.time_dependent else self(x)[0])
 

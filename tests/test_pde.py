@@ -326,3 +326,24 @@ def test_mfg_lq_pinn_trains_and_needs_every_term():
         return [-phi.dt() + 0.5 * (phi.grad() ** 2).sum(1), rho.dt() - (rho.grad() * phi.grad()).sum(1)]
 
     assert variant(equation=no_compression)["rel_l2_error_rho"] > 0.1
+
+
+def test_bad_input_of_a_users_pde_names_the_mistake():
+    """An undeclared unknown, a boundary residual of the wrong length, sol(t, x) on a steady problem and
+    conditions=None are errors that say what is wrong (they were a bare KeyError, a silently shortened loss, a
+    torch size mismatch and 'NoneType is not iterable')."""
+    box = Box([0, 0], [1, 1])
+    settings = dict(steps=2, batch=16, boundary_batch=8, width=4, depth=1, lbfgs_steps=0, progress=False)
+    p = PDE(box, lambda x, u, k: u.laplacian() - k["b"], [Dirichlet(0.0)], unknowns={"a": 1.0})
+    with pytest.raises(ValueError, match=r"reads k\['b'\], which is not one of its unknowns \['a'\]"):
+        dlpde.solve(p, "pinn", **settings)
+    p = PDE(box, lambda x, u: u.laplacian(), [BoundaryResidual(lambda x, u, n: u()[:3])])
+    with pytest.raises(ValueError, match=r"one error per point, shape \(8,\), got \(3,\)"):
+        dlpde.solve(p, "pinn", **settings)
+    p = PDE(box, lambda x, u: u.laplacian() + 1.0, [BoundaryResidual(lambda x, u, n: u()[:, None])])
+    sol = dlpde.solve(p, "pinn", **settings)  # (n, 1), as a residual may be
+    with pytest.raises(ValueError, match="steady"):
+        sol(0.5, torch.rand(3, 2))
+    assert sol.value_at([0.3, 0.4]) == pytest.approx(float(sol(torch.tensor([[0.3, 0.4]]))[0]))
+    with pytest.raises(TypeError, match="conditions must be a list"):
+        PDE(box, lambda x, u: u.laplacian(), None)

@@ -137,6 +137,9 @@ class PDE(Problem):
     def _bind(self, conditions) -> list[PDECondition]:
         if isinstance(conditions, PDECondition):
             conditions = [conditions]
+        if conditions is None or isinstance(conditions, (str, bytes)) or not hasattr(conditions, "__iter__"):
+            raise TypeError(f"conditions must be a list of conditions, e.g. [Dirichlet(0.0)] ([] for none), got "
+                            f"{type(conditions).__name__}")
         bound, seen = [], {}
         for i, c in enumerate(conditions):
             if not isinstance(c, PDECondition):

@@ -104,6 +104,12 @@ class PDEObjective(CollocationSamples):
         ev, u = self._fields("pde", x)
         try:
             residuals = self.problem.residuals(x, u, k)
+        except KeyError as e:  # k["name"] of an unknown that was not declared
+            if self._checked or not isinstance(k, dict):
+                raise
+            raise ValueError(f"the residual of {self.problem.case} reads k[{e.args[0]!r}], which is not one of its "
+                             f"unknowns {sorted(k)}; declare it with PDE(..., unknowns={{{e.args[0]!r}: initial "
+                             "value})") from None
         except (RuntimeError, TypeError, IndexError) as e:
             if self._checked:
                 raise
@@ -118,8 +124,10 @@ class PDEObjective(CollocationSamples):
         ev_c, u_c = self._fields(c.name, xb)
         field = u_c if not hasattr(u_c, "__len__") else u_c[c.component]
         e = c.error(xb, field, data)
-        if not isinstance(e, Tensor) or e.ndim != 1:
-            raise ValueError(f"the {c.name} condition must give one error per point (a 1-D tensor), got "
+        if isinstance(e, Tensor) and e.ndim == 2 and e.shape == (xb.shape[0], 1):  # (n, 1), as residuals may be
+            e = e[:, 0]
+        if not isinstance(e, Tensor) or e.shape != xb.shape[:1]:
+            raise ValueError(f"the {c.name} condition must give one error per point, shape ({xb.shape[0]},), got "
                              f"{tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__}")
         self._plans.setdefault(c.name, list(ev_c.requests))
         return e
