@@ -49,8 +49,10 @@ def solve(solver: str, case: str, device: str, quick: bool, **kw):
     import dlpde
     from dlpde.problems import CASES
 
+    from dlpde.solvers import SOLVERS
+
     dim = HEADLINE_DIM.get(case) if CASES[case].default_dim is not None else None
-    extra = dict(QUICK) if quick else {}
+    extra = {k: v for k, v in QUICK.items() if k not in SOLVERS[solver].unused_settings} if quick else {}
     extra.update(kw)
     return dlpde.solve(case, solver, dim=dim, device=device, progress=False, **extra)
 

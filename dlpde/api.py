@@ -42,6 +42,10 @@ def solve(problem: Problem | str, solver: str = "pinn", *, dim: int | None = Non
         from dlpde.solvers import SOLVERS
         fits = [n for n, other in SOLVERS.items() if not other.refusal(problem)]
         raise ValueError(f"solver {solver!r} cannot solve {problem.case}: {why}; solvers that apply: {fits}")
+    ignored = sorted(k for k, v in settings.items() if v is not None and k in s.unused_settings)
+    if ignored:
+        raise ValueError(f"solver {solver!r} does not use " + "; ".join(f"{k} ({s.unused_settings[k]})"
+                                                                        for k in ignored) + ": leave it out")
     settings_obj = SolveSettings.from_kwargs(defaults, **settings)
     allowed = set(getattr(s, "options", ()))
     unknown = sorted(set(settings_obj.options) - allowed)

@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as e:
         print(f"dlpde: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader left early (`dlpde cases | head -1`): it has what it wanted
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except OSError as e:  # a path the checks could not foresee (a disk that filled up, permissions changed)
         print(f"dlpde: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
         return EXIT_USAGE

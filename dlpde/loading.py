@@ -47,8 +47,14 @@ def load_solution(path, *, device: str = "cpu", problem=None):
         raise ValueError(f"the problem given has dim {problem.dim} (time-dependent: {problem.time_dependent}) but "
                          f"{str(path)!r} was trained on dim {attrs.get('dim')} (time-dependent: "
                          f"{bool(attrs.get('time_dependent'))}); pass the problem it was trained on")
+    if problem is not None and str(attrs.get("case")) != problem.case and (
+            str(attrs.get("case")) in CASES or problem.case in CASES):
+        raise ValueError(f"{str(path)!r} holds a solution of {attrs.get('case')}, not of the problem given "
+                         f"({problem.case}); pass the problem it was trained on")
     try:
         return _build_solution(path, attrs, device, problem)
+    except _Mismatch as e:
+        raise ValueError(str(e)) from None
     except (KeyError, OSError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as e:
         raise ValueError(f"{str(path)!r} is damaged or incomplete ({type(e).__name__}: {e})") from None
 
@@ -60,6 +66,10 @@ def _build_solution(path, attrs: dict, device: str, given=None):
         cols = {k: np.asarray(v) for k, v in f["history"].items()}
         extra_arrays = {k: np.asarray(v) for k, v in f["extra"].items()} if "extra" in f else {}
     model = build_network(arch)
+    outputs = _out_dim(arch)
+    if given is not None and outputs is not None and outputs != getattr(given, "n_outputs", 1):
+        raise _Mismatch(f"the network in {str(path)!r} has {outputs} output(s) but the problem given has "
+                        f"{getattr(given, 'n_outputs', 1)}; pass the problem it was trained on")
     dtype = next(iter(state.values())).dtype if state else torch.float32
     model = model.to(dtype)
     model.load_state_dict(state)
@@ -100,6 +110,22 @@ def _build_solution(path, attrs: dict, device: str, given=None):
                     wall_time_s=float(attrs["wall_time_s"]), steps_done=int(attrs["steps"]), case=case,
                     problem_params=params, dim=int(attrs["dim"]), time_dependent=bool(attrs["time_dependent"]),
                     metrics=metrics, extra=extra, unknowns=unknowns)
+
+
+class _Mismatch(Exception):
+    """A file that is sound but does not belong to the problem given (not reported as damaged)."""
+
+
+def _out_dim(arch) -> int | None:
+    """The network's number of outputs from its architecture record (nested for wrapped networks), or None."""
+    if isinstance(arch, dict):
+        if isinstance(arch.get("out_dim"), int):
+            return arch["out_dim"]
+        for v in arch.values():
+            found = _out_dim(v)
+            if found is not None:
+                return found
+    return None
 
 
 def _plain(v):

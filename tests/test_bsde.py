@@ -351,6 +351,11 @@ def test_options_batch_norm_loss_clip_and_y0_init():
         dlpde.solve("hjb-lq", "deep-bsde", dim=2, steps=2, timesteps=3)
     with pytest.raises(ValueError, match="activation"):
         dlpde.solve("hjb-lq", "deep-bsde", dim=2, steps=2, subnet_activation="swish")
+    for name, value in [("width", 200), ("depth", 7), ("activation", "sin"), ("derivative", "sdgd")]:
+        # settings Deep BSDE never reads are refused, not ignored (the file's settings once said width 200 for a
+        # network of 13 units)
+        with pytest.raises(ValueError, match=f"does not use {name} .*leave it out"):
+            dlpde.solve("hjb-lq", "deep-bsde", dim=2, steps=2, **{name: value})
 
 
 def test_refuses_problems_without_a_bsde_form():

@@ -122,3 +122,14 @@ def test_import_help_and_bad_input_do_not_load_torch():
             "assert callable(dlpde.solve) and 'torch' in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`dlpde cases | head -1`: a closed pipe ends the command quietly with status 0 (it said 'Broken pipe', 2).
+    The reading end is closed before the command writes, so every write meets the closed pipe."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "dlpde", "cases"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and "Broken pipe" not in err, err

@@ -156,3 +156,39 @@ def test_validate_refuses_a_checkpoint_named_like_another_output(tmp_path):
     with pytest.raises(ValueError, match="must be different files"):
         validate("poisson-2d", out=tmp_path / "v.h5", checkpoint_path=str(tmp_path / "v.png"), steps=2)
     assert not list(tmp_path.iterdir())
+
+
+def test_load_refuses_a_problem_the_file_was_not_trained_on(solution, tmp_path):
+    """dlpde.load(path, problem=...) checks more than the dimension: another named case, or a problem with another
+    number of outputs than the network, is an error (errors were measured against the wrong reference)."""
+    from dlpde import PDE, Dirichlet
+    from dlpde.geometry import Box
+    from dlpde.problems import make
+    path = solution.save(tmp_path / "p.h5")
+    with pytest.raises(ValueError, match="holds a solution of poisson-2d, not of the problem given"):
+        dlpde.load(path, problem=make("helmholtz-2d"))
+    box = Box([0, 0], [1, 1])
+    two = PDE(box, lambda x, q: [-q[0].laplacian() - 1.0, -q[1].laplacian()],
+              [Dirichlet(0.0, component=0), Dirichlet(0.0, component=1)], outputs=("a", "b"))
+    one = PDE(box, lambda x, u: -u.laplacian() - 1.0, [Dirichlet(0.0)])
+    sys_path = dlpde.solve(two, **tiny(steps=2)).save(tmp_path / "two.h5")
+    with pytest.raises(ValueError, match=r"has 2 output\(s\) but the problem given has 1"):
+        dlpde.load(sys_path, problem=one)
+    assert dlpde.load(sys_path, problem=two).problem is two
+
+
+def test_saving_through_a_symbolic_link_writes_where_it_points(solution, tmp_path):
+    real, link = tmp_path / "real.h5", tmp_path / "link.h5"
+    link.symlink_to(real)
+    solution.save(link)
+    assert link.is_symlink() and dlpde.load(real).case == "poisson-2d"
+
+
+def test_loading_a_checkpoint_says_it_is_one(tmp_path):
+    from dlpde.training import checkpoint as ckpt
+    path = tmp_path / "c.ckpt.h5"
+    dlpde.solve("poisson-2d", **tiny(steps=2, checkpoint_every=1, checkpoint_path=str(path)))
+    assert path.exists()
+    assert ckpt.read_attrs(path)
+    with pytest.raises(ValueError, match="is a dlpde checkpoint, not a result.*--resume"):
+        dlpde.load(path)

@@ -40,7 +40,8 @@ def run_one(run: Run, out: Path, quick: bool, threads: int | None = None) -> dic
     threads = threads or SolveSettings().cpu_threads()  # fixed here, so that the result can say what was used
     settings = dict(run.settings, progress=False, threads=threads)
     if quick:
-        settings.update(QUICK)
+        from dlpde.solvers import SOLVERS
+        settings.update({k: v for k, v in QUICK.items() if k not in SOLVERS[run.solver].unused_settings})
     t0 = time.perf_counter()
     sol = dlpde.solve(run.case, run.solver, dim=run.dim, **settings)
     total = time.perf_counter() - t0

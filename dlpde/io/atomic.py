@@ -45,7 +45,10 @@ def _default_mode() -> int:
 
 @contextlib.contextmanager
 def atomic_path(path, *, overwrite: bool = True):
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic on POSIX)."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic on POSIX). A path
+    that is a symbolic link is written where the link points (the rename would otherwise replace the link)."""
+    if isinstance(path, (str, os.PathLike)) and str(path) and os.path.islink(path):
+        path = os.path.realpath(path)
     path = check_writable(path, overwrite=overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     os.close(fd)

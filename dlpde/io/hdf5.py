@@ -168,6 +168,9 @@ def check_sidecar(path: Path, *, overwrite: bool) -> Path:
 def read_attrs(path) -> dict:
     """The root attributes of a dlpde file, after checking it is one this version can read."""
     attrs = read_root_attrs(path, "file")
+    if attrs.get("format") == "dlpde-checkpoint":
+        raise ValueError(f"{str(path)!r} is a dlpde checkpoint, not a result: continue the run from it with "
+                         "`dlpde solve ... --resume` or dlpde.solve(..., resume=path)")
     if attrs.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a dlpde solution file (no format={FORMAT!r} attribute)")
     try:

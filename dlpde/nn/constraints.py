@@ -388,7 +388,8 @@ class HardConstraint(nn.Module):
     def _check_bound(self) -> None:
         if self.phi is None or (self.g is None and not self.spec.get("g_zero", False)):
             raise ValueError("this HardConstraint was rebuilt from a stored config without its functions φ and g "
-                             "(a custom problem's cannot be stored); call model.bind(problem) or "
+                             "(a custom problem's cannot be stored); load the file with "
+                             "dlpde.load(path, problem=your_problem), or call model.bind(problem) or "
                              "model.bind(phi=..., g=...) first")
 
     def _mask(self, m: int, ref: Tensor) -> Tensor | None:

@@ -51,6 +51,9 @@ class Solver:
 
     name: str = ""
     description: str = ""
+    # settings of SolveSettings this solver never reads, with what to use instead: given explicitly they are refused
+    # (a silently ignored --width once built a network of another size than the file's settings said)
+    unused_settings: dict[str, str] = {}
 
     def refusal(self, problem: Problem) -> str:
         """Why this solver cannot solve ``problem`` ("" when it can)."""

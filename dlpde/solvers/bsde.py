@@ -402,6 +402,11 @@ def start_values(problem: Parabolic, s: SolveSettings, steps: int, paths: int = 
 class DeepBSDE(Solver):
     name = "deep-bsde"
     description = "Deep BSDE: u(0, x0) of a semilinear parabolic PDE from simulated paths (Han, Jentzen & E 2018)"
+    _SUBNETS = "its sub-networks are set by the options hidden, hidden_layers and subnet_activation"
+    unused_settings = {"width": _SUBNETS, "depth": _SUBNETS, "activation": _SUBNETS,
+                       "derivative": "it takes no derivatives of its networks", "probes": "it estimates no Laplacian",
+                       "boundary_batch": "it samples paths from x₀ only (batch)",
+                       "boundary_weight": "its loss is the terminal mismatch alone"}
     options = ("time_steps", "scheme", "hidden", "hidden_layers", "subnet_activation", "batch_norm", "skip",
                "y0_init", "loss_clip", "path_sampling", "y0_refit_paths")
     solution_class = BSDESolution

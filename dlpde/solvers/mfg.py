@@ -173,6 +173,8 @@ class MFGObjective:
 class MFG(Solver):
     name = "mfg"
     options = ("alpha", "nt", "nt_eval", "quadratic", "lbfgs_batch")
+    unused_settings = {"derivative": "its potential network gives the exact gradient and Laplacian itself",
+                       "probes": "its potential network gives the exact Laplacian itself"}
     description = "mean-field game / optimal transport along characteristics with an OT-Flow potential " \
                   "(Ruthotto et al. 2020; Onken et al. 2021)"
 
