@@ -95,11 +95,15 @@ def _build_solution(path, attrs: dict, device: str, given=None):
             log.warning("could not rebuild problem %s(%s): %s", case, params, e)
     known = {"format", "format_version", "case", "solver", "dim", "time_dependent", "steps", "wall_time_s",
              "status", "message", "seed", "dlpde_version", "torch_version", "created", "problem_params", "settings",
-             "unknowns", "converged"}
+             "unknowns", "converged", "metric_names"}
     unknowns = json.loads(attrs["unknowns"]) if "unknowns" in attrs else {}
     known |= {f"unknown_{k}" for k in unknowns}
-    metrics = {k: _plain(v) for k, v in attrs.items() if k.startswith(("rel_l2_error", "max_error"))
-               or k.endswith("_rel_error") or k == "relative_residual"}
+    if "metric_names" in attrs:  # written since load kept them apart: exactly the metrics the solution had
+        names = set(json.loads(attrs["metric_names"]))
+        metrics = {k: _plain(v) for k, v in attrs.items() if k in names}
+    else:  # older files: by name
+        metrics = {k: _plain(v) for k, v in attrs.items() if k.startswith(("rel_l2_error", "max_error"))
+                   or k.endswith("_rel_error") or k == "relative_residual"}
     extra = {k: _plain(v) for k, v in attrs.items() if k not in known and k not in metrics}
     extra.update(extra_arrays)
     if problem is not None:

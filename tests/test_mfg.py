@@ -263,6 +263,7 @@ def test_short_training_decreases_objective_and_file_roundtrip(tmp_path):
     assert torch.equal(loaded.model(s), sol.model(s))
     assert loaded.problem is not None and loaded.problem.case == "ot-gaussian" and loaded.model.quadratic == "full"
     assert loaded.extra["cost_L"] == pytest.approx(e["cost_L"])
+    assert loaded.metrics == sol.metrics and loaded.extra["cov_rel_error"] == e["cov_rel_error"]  # kept apart
     assert np.array_equal(loaded.extra["density"], e["density"])
     x = torch.randn(5, 2)
     assert torch.allclose(loaded(0.5, x), sol(0.5, x))

@@ -4,7 +4,8 @@ Layout (format_version 1):
   /               attributes: format="dlpde-solution", format_version, case, solver, dim, time_dependent,
                   steps, wall_time_s, status, message, seed, dlpde_version, torch_version, created,
                   problem_params (JSON), settings (JSON), metrics such as rel_l2_error and max_error,
-                  plus solver-specific attributes (u0, u0_reference, cost_L, ...)
+                  plus solver-specific attributes (u0, u0_reference, cost_L, ...); metric_names (JSON) lists
+                  which of them are the metrics
   /network        one dataset per parameter/buffer (state_dict names); attribute ``architecture`` (JSON)
   /history        one 1-D dataset per column (step, loss, loss terms, seconds, lr, errors)
   /evaluation     x (n, dim) [, t (n,)], u (n,) [, u_exact (n,)]; a system: one (n,) array per output name
@@ -79,6 +80,7 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
                 a["unknowns"] = json.dumps(solution.unknowns)
                 for k, v in solution.unknowns.items():
                     a[f"unknown_{k}"] = v
+            a["metric_names"] = json.dumps(sorted(solution.metrics))  # which root attributes are metrics, for load
             for k, v in {**solution.metrics, **solution.extra}.items():
                 if isinstance(v, np.ndarray) and v.size > 16:
                     _dataset(f, f"extra/{k}", v)
