@@ -159,10 +159,9 @@ def _check_paths(out: Path, plot: str | None, checkpoint: Path, resume: str | No
     ckpt.check_target(checkpoint)
     if resume is not None:
         ckpt.read_attrs(resume)
-    written = [Path(p).resolve() for p in (out, plot, checkpoint) if p]
-    if sidecar:
-        written.append(xdmf_path(out).resolve())
-    if len(set(written)) < len(written) or (resume and Path(resume).resolve() in written[:-1]):
+    others = [Path(p).resolve() for p in (out, plot) if p] + ([xdmf_path(out).resolve()] if sidecar else [])
+    written = others + [Path(checkpoint).resolve()]
+    if len(set(written)) < len(written) or (resume and Path(resume).resolve() in others):
         raise ValueError("--out, --plot, --checkpoint and the XDMF file written beside --out (its name with .xdmf) "
                          "must name different files, and --resume may only name the checkpoint file")
 
@@ -218,6 +217,7 @@ def cmd_info(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)  # --help and bad input answer here, before torch is imported
         from dlpde import distributed
@@ -237,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as e:
         print(f"dlpde: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # the reader left early (`dlpde cases | head -1`): it has what it wanted
+    except BrokenPipeError:  # the reader left early (`dlpde cases | head -1`)
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
-        return 0
+        # a listing has given the reader what it wanted; a solve's status is unknown to it: 141, as for SIGPIPE
+        return 0 if getattr(args, "command", None) in ("cases", "info") else 141
     except OSError as e:  # a path the checks could not foresee (a disk that filled up, permissions changed)
         print(f"dlpde: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
         return EXIT_USAGE

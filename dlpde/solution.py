@@ -204,7 +204,7 @@ class Solution:
     def evaluation_arrays(self, n: int = 2000, seed: int = 777) -> dict[str, np.ndarray]:
         """Points (and times) with u and, where known, the exact u: what the file's /evaluation group holds. A
         system (several outputs) gets one array per output, named as its outputs (u, v, p; phi, rho), and
-        ``<name>_exact``."""
+        ``<name>_exact``; a name already taken (an output called x or t) gets ``_output`` appended."""
         if self.problem is None:
             return {}
         g = torch.Generator().manual_seed(seed)
@@ -221,6 +221,8 @@ class Solution:
         values = self.model_values(x, component=None).reshape(len(x), len(names))
         exact = self.problem.exact_components(x).double().numpy() if self.problem.has_exact else None
         for i, name in enumerate(names):
+            while name in out or (exact is not None and f"{name}_exact" in out):
+                name += "_output"
             out[name] = values[:, i]
             if exact is not None:
                 out[f"{name}_exact"] = exact[:, i]

@@ -192,3 +192,32 @@ def test_loading_a_checkpoint_says_it_is_one(tmp_path):
     assert ckpt.read_attrs(path)
     with pytest.raises(ValueError, match="is a dlpde checkpoint, not a result.*--resume"):
         dlpde.load(path)
+
+
+def test_the_xdmf_file_is_removed_only_with_the_result_it_showed(solution, tmp_path):
+    """Only the replaced result's own XDMF file goes: not with overwrite=False, not a finite element file."""
+    nd = dlpde.solve("poisson-sin-Nd", dim=5, **tiny(steps=2))
+    solution.save(tmp_path / "a.h5")
+    (tmp_path / "a.h5").rename(tmp_path / "archive.h5")
+    nd.save(tmp_path / "a.h5", overwrite=False)
+    assert (tmp_path / "a.xdmf").exists()  # stands on its own (inline data): kept
+    fem = tmp_path / "v-fem.xdmf"
+    fem.write_text((tmp_path / "a.xdmf").read_text())
+    nd.save(tmp_path / "v-fem.h5")
+    assert fem.exists()
+
+
+def test_a_link_to_a_missing_folder_is_refused_before_training(tmp_path, capsys):
+    from dlpde.cli import main
+    (tmp_path / "link.h5").symlink_to(tmp_path / "missing" / "r.h5")
+    assert main(["solve", "poisson-2d", "--steps", "2", "--out", str(tmp_path / "link.h5")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_a_system_output_named_like_a_coordinate_keeps_the_points(tmp_path):
+    from dlpde import PDE, Dirichlet
+    from dlpde.geometry import Box
+    p = PDE(Box([0, 0], [1, 1]), lambda x, q: [-q[0].laplacian() - 1.0, -q[1].laplacian()],
+            [Dirichlet(0.0, component=0), Dirichlet(0.0, component=1)], outputs=("u", "x"))
+    arrays = dlpde.solve(p, **tiny(steps=2)).evaluation_arrays(n=50)
+    assert arrays["x"].shape == (50, 2) and arrays["x_output"].shape == (50,) and arrays["u"].shape == (50,)

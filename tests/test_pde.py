@@ -347,3 +347,16 @@ def test_bad_input_of_a_users_pde_names_the_mistake():
     assert sol.value_at([0.3, 0.4]) == pytest.approx(float(sol(torch.tensor([[0.3, 0.4]]))[0]))
     with pytest.raises(TypeError, match="conditions must be a list"):
         PDE(box, lambda x, u: u.laplacian(), None)
+
+
+def test_a_periodic_condition_trains_through_the_objective_and_a_foreign_key_error_is_the_users():
+    """Periodic pairs the points of two faces (n errors for 2n points): the per-point check applies to a user's
+    BoundaryResidual only. A KeyError of the user's own code is not reported as an undeclared unknown."""
+    p = PDE(Box([0, 0], [2 * math.pi, 1]), lambda x, u: u.laplacian(),
+            [Periodic(axis=0), Dirichlet(lambda x: torch.sin(x[:, 0]), on="bottom")])
+    settings = dict(steps=2, batch=16, boundary_batch=8, width=4, depth=1, lbfgs_steps=0, progress=False)
+    assert dlpde.solve(p, "pinn", **settings).status == "ok"
+    table = {}
+    p = PDE(Box([0, 0], [1, 1]), lambda x, u: u.laplacian() + table["source"], [Dirichlet(0.0)])
+    with pytest.raises(KeyError, match="source"):
+        dlpde.solve(p, "pinn", **settings)

@@ -8,9 +8,13 @@ from pathlib import Path
 
 
 def check_writable(path, *, overwrite: bool) -> Path:
+    """``path`` as it will be written (a symbolic link resolved to where it points, so that the write-then-rename
+    does not replace the link), after checking that it can be: ValueError naming what is wrong otherwise."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise TypeError(f"an output path must be a non-empty str or os.PathLike, got {type(path).__name__} {path!r}")
     try:
+        if os.path.islink(path):
+            path = os.path.realpath(path)
         return _check_writable(Path(path), overwrite)
     except OSError as e:  # e.g. a name too long for the file system
         raise ValueError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
@@ -46,9 +50,7 @@ def _default_mode() -> int:
 @contextlib.contextmanager
 def atomic_path(path, *, overwrite: bool = True):
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic on POSIX). A path
-    that is a symbolic link is written where the link points (the rename would otherwise replace the link)."""
-    if isinstance(path, (str, os.PathLike)) and str(path) and os.path.islink(path):
-        path = os.path.realpath(path)
+    that is a symbolic link is written where the link points (``check_writable``)."""
     path = check_writable(path, overwrite=overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     os.close(fd)

@@ -61,6 +61,7 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
         if sidecar:
             check_sidecar(path, overwrite=False)
     grid = grid_fields(solution, GRID_POINTS[solution.dim]) if sidecar else None
+    replaces_grid = overwrite and _has_grid(path)  # an earlier result with a grid (and so an XDMF file) is replaced
     with atomic_path(path, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w", userblock_size=USERBLOCK) as f:
             a = f.attrs
@@ -109,12 +110,21 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
         seal(tmp, FORMAT, FORMAT_VERSION)
     if grid is not None:
         points, cells, data = grid
-        write_xdmf(xdmf_path(path), points, cells, data, overwrite=True)
-    elif written_by_dlpde(xdmf_path(path)):  # the sidecar of the result just replaced: it shows the old field
+        write_xdmf(xdmf_path(path), points, cells, data, overwrite=True, mark=True)
+    elif replaces_grid and written_by_dlpde(xdmf_path(path)):  # the XDMF file of the result just replaced
         xdmf_path(path).unlink()
         log.info("removed %s, the XDMF file of the result %s replaced", xdmf_path(path), path)
     log.info("saved %s", path)
     return str(path)
+
+
+def _has_grid(path: Path) -> bool:
+    """Whether ``path`` is a dlpde result with a /grid group (one that had an XDMF file written beside it)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "grid" in f
+    except (OSError, ValueError):
+        return False
 
 
 def _dataset(group, name: str, data) -> None:

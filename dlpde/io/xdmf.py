@@ -1,8 +1,9 @@
 """XDMF sidecars (meshio) so ParaView opens 2-D/3-D fields.
 
 The data are written inline (XML), never as meshio's default companion ``<name>.h5``, which would clobber the
-solution file of the same stem. Every file carries the comment ``MARK`` after its XML declaration, so that a later
-save knows the file beside its result is dlpde's own (and may be replaced) and not a user's.
+solution file of the same stem. The file beside a result (``xdmf_path``) carries the comment ``MARK`` after its XML
+declaration, so that a later save knows it is dlpde's own (and may be replaced or, when the result it showed is
+replaced by one without a grid, removed) and not a user's.
 """
 from __future__ import annotations
 
@@ -13,26 +14,27 @@ import torch
 
 from dlpde.io.atomic import atomic_path
 
-MARK = "<!-- written by dlpde -->"
+MARK = "<!-- written by dlpde beside a result file -->"
 
 
 def write_xdmf(path, points: np.ndarray, cells: list[tuple[str, np.ndarray]], point_data: dict[str, np.ndarray],
-               *, overwrite: bool = True) -> str:
-    """Write a mesh with nodal fields to ``path`` (.xdmf), atomically."""
+               *, overwrite: bool = True, mark: bool = False) -> str:
+    """Write a mesh with nodal fields to ``path`` (.xdmf), atomically; ``mark``: the file beside a result."""
     import meshio
 
     mesh = meshio.Mesh(np.asarray(points, dtype=np.float64), cells,
                        point_data={k: np.asarray(v, dtype=np.float64) for k, v in point_data.items()})
     with atomic_path(path, overwrite=overwrite) as tmp:
         meshio.xdmf.write(str(tmp), mesh, data_format="XML")
-        text = Path(tmp).read_text()
-        head, sep, rest = text.partition("\n") if text.startswith("<?xml") else ("", "", text)
-        Path(tmp).write_text(f"{head}{sep}{MARK}\n{rest}")
+        if mark:
+            text = Path(tmp).read_text()
+            head, sep, rest = text.partition("\n") if text.startswith("<?xml") else ("", "", text)
+            Path(tmp).write_text(f"{head}{sep}{MARK}\n{rest}")
     return str(path)
 
 
 def written_by_dlpde(path) -> bool:
-    """Whether the file at ``path`` is an XDMF file that dlpde wrote (it carries ``MARK`` near its start)."""
+    """Whether the file at ``path`` is an XDMF file that dlpde wrote beside a result (``MARK`` near its start)."""
     try:
         with open(path, "rb") as f:
             return MARK.encode() in f.read(1024)

@@ -281,6 +281,15 @@ def _domain_from_description(desc: dict) -> Domain | None:
 # jets of plain functions
 
 
+def _is_compiling() -> bool:
+    """``torch.compiler.is_compiling()`` (torch ≥ 2.3), or torch._dynamo's own on older torch."""
+    check = getattr(torch.compiler, "is_compiling", None)
+    if check is None:
+        from torch import _dynamo
+        check = _dynamo.is_compiling
+    return bool(check())
+
+
 def eager_under_compile(fn: Callable) -> Callable:
     """``fn`` run eagerly inside a compiled loss: ``torch.compiler.disable(fn)``, made at the first call under
     ``torch.compile`` instead of at import. Applying the decorator imports ``torch._dynamo`` (1.7 s here), which at
@@ -292,7 +301,7 @@ def eager_under_compile(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def call(*args, **kwargs):
         nonlocal disabled
-        if not torch.compiler.is_compiling():
+        if not _is_compiling():
             return fn(*args, **kwargs)
         if disabled is None:
             disabled = torch.compiler.disable(fn)

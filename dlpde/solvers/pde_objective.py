@@ -14,12 +14,26 @@ from torch import nn
 
 from dlpde.fields import FieldEvaluator, accessor
 from dlpde.nn.constraints import active_conditions
+from dlpde.problems.conditions import BoundaryResidual
 from dlpde.problems.pde import PDE
 from dlpde.settings import SolveSettings
 from dlpde.solvers.collocation import CollocationSamples, Part, row_block, weighted_loss
 from dlpde.training.compiled import CompiledOrEager, decide_for_loss, strong_form_unsupported
 
 Tensor = torch.Tensor
+
+
+class UndeclaredUnknown(KeyError):
+    """k["name"] for a name that is not among a problem's unknowns."""
+
+
+class _CheckedUnknowns(dict):
+    """The unknowns passed to a residual at its first (eager) evaluation: reading an undeclared name raises
+    ``UndeclaredUnknown``, so that only that mistake, not any KeyError of the user's code, is reported as one.
+    Later evaluations (compiled among them) get a plain dict."""
+
+    def __missing__(self, name):
+        raise UndeclaredUnknown(name)
 
 
 class PDEObjective(CollocationSamples):
@@ -100,13 +114,11 @@ class PDEObjective(CollocationSamples):
 
     def _residuals(self, x: Tensor) -> dict[str, Tensor]:
         """Each residual of the PDE at points x, (n,) each."""
-        k = {name: param for name, param in self.unknowns.items()}
+        k = (dict if self._checked else _CheckedUnknowns)(self.unknowns.items())
         ev, u = self._fields("pde", x)
         try:
             residuals = self.problem.residuals(x, u, k)
-        except KeyError as e:  # k["name"] of an unknown that was not declared
-            if self._checked or not isinstance(k, dict):
-                raise
+        except UndeclaredUnknown as e:  # k["name"] of an unknown that was not declared (checked at the first call)
             raise ValueError(f"the residual of {self.problem.case} reads k[{e.args[0]!r}], which is not one of its "
                              f"unknowns {sorted(k)}; declare it with PDE(..., unknowns={{{e.args[0]!r}: initial "
                              "value})") from None
@@ -124,10 +136,13 @@ class PDEObjective(CollocationSamples):
         ev_c, u_c = self._fields(c.name, xb)
         field = u_c if not hasattr(u_c, "__len__") else u_c[c.component]
         e = c.error(xb, field, data)
-        if isinstance(e, Tensor) and e.ndim == 2 and e.shape == (xb.shape[0], 1):  # (n, 1), as residuals may be
+        if isinstance(e, Tensor) and e.ndim == 2 and e.shape[1] == 1:  # (n, 1), as residuals may be
             e = e[:, 0]
-        if not isinstance(e, Tensor) or e.shape != xb.shape[:1]:
-            raise ValueError(f"the {c.name} condition must give one error per point, shape ({xb.shape[0]},), got "
+        # a user's boundary residual gives one error per point; built-in conditions may pair points (Periodic)
+        n = xb.shape[0] if isinstance(c, BoundaryResidual) else None
+        if not isinstance(e, Tensor) or e.ndim != 1 or (n is not None and e.shape[0] != n):
+            want = f"shape ({n},)" if n is not None else "a 1-D tensor"
+            raise ValueError(f"the {c.name} condition must give one error per point, {want}, got "
                              f"{tuple(e.shape) if isinstance(e, Tensor) else type(e).__name__}")
         self._plans.setdefault(c.name, list(ev_c.requests))
         return e
