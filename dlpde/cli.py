@@ -196,12 +196,8 @@ def cmd_solve(args) -> int:
     if args.plot:
         from dlpde.plotting import plot_solution
         plot_solution(sol, args.plot)
-    err = sol.metrics.get("rel_l2_error")
-    err_s = f"{err:.3e}" if err is not None else "n/a"
-    coefs = "".join(f" {k}={v:.6g}" for k, v in sol.unknowns.items())  # trained coefficients
-    print(f"{args.case} solver={args.solver} dim={problem.dim} steps={sol.steps_done} "
-          f"seconds={sol.wall_time_s:.1f} rel_l2={err_s}{coefs} status={sol.status} out={out}"
-          + (f" plot={args.plot}" if args.plot else ""))
+    # the solution's summary (its error measure, trained coefficients, status, converged=no) after the case name
+    print(f"{args.case} {sol.summary().split(' ', 1)[1]} out={out}" + (f" plot={args.plot}" if args.plot else ""))
     if sol.status != "ok":
         print(f"dlpde: training failed: {sol.message}; the history so far is in {out}", file=sys.stderr)
         return 1

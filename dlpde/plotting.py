@@ -30,7 +30,8 @@ def plot_solution(solution, path, *, n: int = 129) -> str:
     Written atomically; returns the path."""
     plt = _pyplot()
     p = solution.problem
-    fields = p is not None and p.input_dim == 2 and hasattr(p, "domain")
+    fields = (p is not None and p.input_dim == 2 and hasattr(p, "domain")
+              and not getattr(solution, "known_at_one_point", False))  # Deep BSDE: u at (0, x₀) only
     has_ref = p is not None and (p.has_exact or getattr(p, "has_reference", False))
     ncols = 4 if fields and has_ref else (2 if fields else 1)
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.6), squeeze=False)

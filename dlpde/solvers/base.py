@@ -98,6 +98,7 @@ class Solver:
                 if indicator is not None:
                     solution.metrics["relative_residual"] = indicator
             if solution.converged is False:
-                log.warning("%s/%s: relative L2 error %.3g is above error_threshold %g: not converged",
-                            problem.case, self.name, solution.metrics["rel_l2_error"], s.error_threshold)
+                name, value = solution.judged_error()
+                log.warning("%s/%s: %s %.3g is above error_threshold %g: not converged",
+                            problem.case, self.name, name, value, s.error_threshold)
         return solution

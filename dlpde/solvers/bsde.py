@@ -75,6 +75,8 @@ class BSDESolution(Solution):
     """A Deep BSDE result: u is known at (0, x₀) only. ``sol(0, x0)``/``value_at(t=0, x=x0)`` give Y₀,
     ``grad(0, x0)`` gives ∇u(0, x₀) = σ⁻ᵀ Z₀; other points raise a ValueError."""
 
+    known_at_one_point = True  # no field to draw (dlpde.plotting): the figure is the history alone
+
     def __post_init__(self):
         if "rel_error_u0" in self.extra:  # a loaded file keeps it among the root attributes
             self.metrics["rel_error_u0"] = self.extra.pop("rel_error_u0")

@@ -289,8 +289,8 @@ class TimeStepping:
             solution.evaluate()
             solution.metrics.update(self.final_errors(values[-1], same_step))
             if solution.converged is False:
-                log.warning("%s: relative L2 error %.3g is above error_threshold %g: not converged", label,
-                            solution.metrics["rel_l2_error"], s.error_threshold)
+                log.warning("%s: %s %.3g is above error_threshold %g: not converged", label,
+                            *solution.judged_error(), s.error_threshold)
         return solution
 
     def final_errors(self, u: Tensor, same_step) -> dict[str, float]:
