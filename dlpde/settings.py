@@ -13,6 +13,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_DIM = 1_000_000  # larger dimensions are refused up front (a Box of 10⁹ corners alone is 8 GB)
 MAX_SEED = 2**32 - 1
 # upper bounds that keep a typo (--batch 10000000000) from exhausting memory before any check could run
+MAX_THREADS = 4096
 LIMITS = {"batch": 10**8, "boundary_batch": 10**8, "eval_points": 10**8, "width": 2**16, "depth": 1000,
           "probes": 10**6}
 
@@ -50,6 +51,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= {lower}, got {v!r}")
             if v > MAX_COUNT:
                 raise ValueError(f"{name} must be at most {MAX_COUNT:,}, got {v:,}")
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be True, False or None (automatic), got {self.progress!r}")
         if self.steps + self.lbfgs_steps < 1:
             raise ValueError("steps + lbfgs_steps must be at least 1")
         if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and math.isfinite(self.lr)
@@ -69,7 +72,7 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None:
                 if not isinstance(v, (str, os.PathLike)) or not str(v):
-                    raise TypeError(f"{name} must be a file path (str), got {type(v).__name__}")
+                    raise TypeError(f"{name} must be a non-empty file path (str), got {type(v).__name__} {v!r}")
                 setattr(self, name, str(v))
         if self.checkpoint_every and self.checkpoint_path is None:
             raise ValueError("checkpoint_every needs checkpoint_path (the file the checkpoints go to)")
@@ -92,6 +95,10 @@ class TrainConfig:
     def _resume_keys(self) -> dict:
         keys = {k: getattr(self, k) for k in ("steps", "lr", "schedule", "lr_final_ratio", "lbfgs_steps",
                                                "optimizer", "resample_every")}
+        if self.lbfgs_steps:
+            keys["log_every"] = self.log_every  # it sets L-BFGS's chunks (max_iter), so it shapes the trajectory
+        if self.optimizer == "engd":
+            keys["engd_damping"] = self.engd_damping
         if self.fingerprint:
             keys.update(json.loads(self.fingerprint))
         return keys
@@ -149,8 +156,8 @@ class SolveSettings:
                 raise ValueError(f"{name} must be at most {LIMITS[name]:,}, got {v:,}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
-        if not (isinstance(self.boundary_weight, (int, float)) and math.isfinite(self.boundary_weight)
-                and self.boundary_weight >= 0):
+        if not (isinstance(self.boundary_weight, (int, float)) and not isinstance(self.boundary_weight, bool)
+                and math.isfinite(self.boundary_weight) and self.boundary_weight >= 0):
             raise ValueError(f"boundary_weight must be a non-negative number, got {self.boundary_weight!r}")
         if not (isinstance(self.error_threshold, (int, float)) and not isinstance(self.error_threshold, bool)
                 and math.isfinite(self.error_threshold) and self.error_threshold > 0):
@@ -158,9 +165,10 @@ class SolveSettings:
         if not isinstance(self.keep_freed_memory, bool):
             raise TypeError(f"keep_freed_memory must be True or False, got {self.keep_freed_memory!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            raise ValueError(f"threads must be a positive integer (or None: chosen from the free cores), "
-                             f"got {self.threads!r}")
+                                         or not 1 <= self.threads <= MAX_THREADS):
+            # an upper bound: OpenMP allocates per thread, and 10⁹ threads ended the process without an exception
+            raise ValueError(f"threads must be an integer from 1 to {MAX_THREADS} (or None: chosen from the free "
+                             f"cores), got {self.threads!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
         if self.sampling not in ("pseudo", "sobol"):

@@ -242,3 +242,26 @@ def test_cli_ctrl_c_prints_the_checkpoint_and_resume_finishes_the_run(tmp_path, 
     resumed = dlpde.load(out)
     assert resumed.steps_done == KILL["steps"]
     assert all(torch.equal(p, q) for p, q in zip(resumed.model.parameters(), kill_reference.model.parameters()))
+
+
+@pytest.mark.parametrize("data,extra", [(False, dict(steps=4, lbfgs_steps=9)), (True, dict(steps=12))])
+def test_a_resumed_own_pde_is_bit_identical(data, extra, tmp_path):
+    """An own PDE (heat equation; with a Data condition in the Adam phase, in the L-BFGS phase without): the
+    resumed run records the derivative plans again before its first step, as the interrupted run had, so its
+    network is bit-identical to an uninterrupted run's (the first resumed step used to run without a plan)."""
+    import math
+    from dlpde import PDE, Data, Dirichlet, Initial
+    from dlpde.geometry import Interval
+    pi = math.pi
+    exact = lambda x: torch.exp(-x[:, 1]) * torch.sin(pi * x[:, 0])
+    source = lambda x: -torch.exp(-x[:, 1]) * (1 - pi ** 2) * torch.sin(pi * x[:, 0])
+    obs = torch.stack([torch.linspace(-1, 1, 10), torch.ones(10)], dim=1)
+    conds = [Dirichlet(0.0), Initial(lambda x: torch.sin(pi * x[:, 0]))] + ([Data(obs, exact(obs))] if data else [])
+    heat = lambda: PDE(Interval(-1, 1), lambda x, u: u.dt() - u.dxx(0) - source(x), conds, time=(0, 1), exact=exact)
+    kw = dict(batch=24, boundary_batch=6, width=6, depth=2, progress=False, threads=1, dtype="float64", log_every=3,
+              **extra)
+    ck = str(tmp_path / "h.ckpt.h5")
+    full = dlpde.solve(heat(), "pinn", checkpoint_every=8, checkpoint_path=ck, **kw)
+    resumed = dlpde.solve(heat(), "pinn", resume=ck, **kw)
+    flat = lambda s: torch.cat([p.detach().reshape(-1) for p in s.model.parameters()])
+    assert torch.equal(flat(full), flat(resumed))

@@ -81,7 +81,7 @@ def test_threads_are_set_for_the_solve_only_and_chosen_without_oversubscribing()
     auto = SolveSettings().cpu_threads()
     assert 1 <= auto <= torch.get_num_threads()
     assert SolveSettings(threads=3).cpu_threads() == 3
-    with pytest.raises(ValueError, match="threads must be a positive integer"):
+    with pytest.raises(ValueError, match="threads must be an integer from 1"):
         SolveSettings(threads=0)
 
 
@@ -133,3 +133,15 @@ def test_a_reader_that_leaves_early_is_not_an_error():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and "Broken pipe" not in err, err
+
+
+def test_settings_out_of_range_are_refused():
+    from dlpde.settings import SolveSettings
+    with pytest.raises(ValueError, match="threads must be an integer from 1 to 4096"):
+        SolveSettings(threads=10 ** 9)  # OpenMP's allocation for it ended the process without an exception
+    with pytest.raises(TypeError, match="progress must be True, False or None"):
+        SolveSettings(progress="yes")
+    with pytest.raises(ValueError, match="boundary_weight"):
+        SolveSettings(boundary_weight=True)
+    with pytest.raises(TypeError, match="non-empty file path"):
+        SolveSettings(checkpoint_path="")

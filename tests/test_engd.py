@@ -229,3 +229,22 @@ def test_energy_rows_by_torch_func_equal_the_generic_rows(case, options, hard):
     assert torch.allclose(J_fast, J_slow, atol=1e-12, rtol=1e-10)
     if hard and "quadrature" in options:
         assert obj.cache  # the stored-constraint branch was the one compared
+
+
+def test_a_residual_that_turns_nan_fails_cleanly_under_engd():
+    """A non-finite Gram or residual is not handed to LAPACK (which aborted with an internal assert): the step is
+    skipped with a non-finite loss, the divergence guard rolls back and the run ends with status 'failed'."""
+    from dlpde import PDE, Dirichlet, Neumann
+    from dlpde.geometry import Interval
+    calls = {"n": 0}
+
+    def residual(x, u):
+        calls["n"] += 1
+        r = u.dxx(0) - 2.0
+        return r * float("nan") if calls["n"] >= 30 else r
+
+    p = PDE(Interval(-1, 1), residual, [Dirichlet(0.0, on="left"), Neumann(4.0, on="right")],
+            exact=lambda x: (x[:, 0] + 1) ** 2)
+    sol = dlpde.solve(p, "pinn", optimizer="engd", steps=12, batch=16, boundary_batch=4, width=6, depth=1,
+                      progress=False, threads=1, dtype="float64", log_every=4)
+    assert sol.status == "failed" and "nan" in sol.message

@@ -85,6 +85,18 @@ class PDEObjective(CollocationSamples):
             terms[name] = param.detach()
         return total, terms
 
+    def load_state_dict(self, state: dict) -> None:
+        """The samples and generator of a checkpoint; then one evaluation that records the plans (which
+        derivatives each term asks for), as the interrupted run's first step did, so that the resumed steps compute
+        as the uninterrupted run's (bit-identical; without it the first resumed step ran without a plan and rounded
+        differently). The generator is restored afterwards (stochastic derivatives draw from it)."""
+        super().load_state_dict(state)
+        if not self._checked and self.x is not None:
+            kept = self.gen.get_state()
+            with torch.enable_grad():
+                self.loss(0, resample=False)
+            self.gen.set_state(kept)
+
     def _loss_terms(self, x: Tensor, cond_points: list[tuple[Tensor, Tensor]]):
         return weighted_loss(self._parts(x, cond_points))
 

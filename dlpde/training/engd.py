@@ -93,6 +93,10 @@ def _damped(K: Tensor, damping: float) -> Tensor:
     return K
 
 
+def _finite(*tensors: Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
 def _solve_spd(K: Tensor, rhs: Tensor) -> Tensor:
     """K⁻¹ rhs by Cholesky; least squares where K is not positive definite in floating point."""
     factor, info = torch.linalg.cholesky_ex(K)
@@ -164,11 +168,15 @@ class ENGD(torch.optim.Optimizer):
         """(δ, loss) at the current parameters."""
         J, r = block_jacobian(self.blocks(), params, points=self.points)
         if self.least_squares:
+            if not _finite(J, r):  # no step; the non-finite loss goes to the divergence guard (LAPACK would abort)
+                return torch.zeros(J.shape[-1], dtype=J.dtype, device=J.device), math.nan
             return gauss_newton_direction(J, r, damping), float((r * r).sum())
         with torch.enable_grad():
             loss = self.value()
             grads = torch.autograd.grad(loss, params, materialize_grads=True)
         g = torch.cat([gr.reshape(-1) for gr in grads])
+        if not _finite(J, g, loss.detach()):
+            return torch.zeros_like(g), math.nan
         return natural_gradient_direction(J, g, damping), float(loss.detach())
 
     def step(self, closure=None) -> Tensor:  # noqa: ARG002 (the loss comes from the objective)

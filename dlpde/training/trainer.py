@@ -42,6 +42,7 @@ from dlpde.training.history import History
 from dlpde.training.progress import Progress
 
 log = logging.getLogger(__name__)
+ADDED_RESUME_KEYS = ("log_every", "engd_damping")  # in the fingerprint since 2026-12-07: older checkpoints lack them
 Tensor = torch.Tensor
 
 
@@ -432,7 +433,9 @@ class Trainer:
         except ValueError:
             raise ValueError(f"{path!r} is a damaged dlpde checkpoint (unreadable settings)") from None
         new = self._fingerprint()
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        # keys added to the fingerprint later are compared only where the checkpoint has them
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
+                      and (k in old or k not in ADDED_RESUME_KEYS))
         if diff:
             what = ", ".join(f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in diff)
             raise ValueError(f"the checkpoint {path!r} was written with other settings: {what}; resume with the "
