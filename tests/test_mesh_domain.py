@@ -196,3 +196,18 @@ def test_write_mesh_pads_2d_points(tmp_path) -> None:
     assert raw.points.shape[1] == 3 and np.all(raw.points[:, 2] == 0)
     with pytest.raises(ValueError, match="needs a meshio.Mesh"):
         meshes.write_mesh(np.zeros((3, 2)), path)
+
+
+def test_unreadable_and_boundaryless_meshes_are_value_errors(tmp_path):
+    """meshio calls exit() on a corrupt .vtu (SystemExit went through and ended the process); an empty .msh gave
+    numpy's 'need at least one array'; duplicate cells leave no boundary; NaN vertices were accepted."""
+    (tmp_path / "bad.vtu").write_text("hello")
+    (tmp_path / "empty.msh").write_text("")
+    for name in ("bad.vtu", "empty.msh"):
+        with pytest.raises(ValueError, match="meshio cannot read"):
+            MeshDomain.from_file(tmp_path / name)
+    pts = np.array([[0, 0], [1, 0], [0, 1]], float)
+    with pytest.raises(ValueError, match="no boundary facets"):
+        MeshDomain(pts, np.array([[0, 1, 2], [0, 1, 2]]))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        MeshDomain(np.array([[0, 0], [1, 0], [0, np.nan]]), np.array([[0, 1, 2]]))

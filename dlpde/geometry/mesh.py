@@ -173,6 +173,8 @@ class MeshDomain(Domain):
                              f"indices) for {dim}-d points, got {cells.dtype} {cells.shape}")
         if cells.shape[0] == 0:
             raise ValueError("the mesh has no cells; give at least one triangle (2-D) or tetrahedron (3-D)")
+        if not np.isfinite(points).all():
+            raise ValueError("the mesh has vertices with NaN or infinite coordinates; fix or remove them")
         if cells.min() < 0 or cells.max() >= points.shape[0]:
             raise ValueError(f"cell vertex indices must lie in [0, {points.shape[0]}), got range "
                              f"[{cells.min()}, {cells.max()}]")
@@ -238,7 +240,14 @@ class MeshDomain(Domain):
 
         if not os.path.exists(path):
             raise ValueError(f"mesh file {os.fspath(path)!r} does not exist; check the path")
-        return cls.from_meshio(meshio.read(path, **kwargs), source=os.fspath(path))
+        try:
+            mesh = meshio.read(path, **kwargs)
+        except SystemExit as e:  # some of meshio's readers call exit() on a file they cannot parse
+            raise ValueError(f"meshio cannot read {os.fspath(path)!r}; is it a complete mesh file?") from None
+        except (ValueError, IndexError, KeyError, OSError) as e:  # e.g. an empty .msh: numpy's concatenate of none
+            raise ValueError(f"meshio cannot read {os.fspath(path)!r} ({type(e).__name__}: {e}); is it a complete "
+                             "mesh file?") from None
+        return cls.from_meshio(mesh, source=os.fspath(path))
 
     @classmethod
     def from_skfem(cls, mesh: Any) -> "MeshDomain":
@@ -297,6 +306,8 @@ class MeshDomain(Domain):
             raise ValueError(f"{int((counts > 2).sum())} facets are shared by more than two cells; the mesh is not "
                              "a conforming (manifold) mesh; remove duplicate or overlapping cells")
         boundary = first[counts == 1]
+        if boundary.size == 0:  # e.g. every cell given twice: each facet is then shared, and no boundary is left
+            raise ValueError("the mesh has no boundary facets (duplicate cells?); a domain mesh needs a boundary")
         self._facets = facets[boundary]
         coords = self._points[self._facets]  # (k, d, d)
         self._facet_measure = _facet_measure(coords)
