@@ -84,3 +84,21 @@ def test_deepxde_geometry_adapter_leaves_torch_defaults_alone():
     assert bool((x.norm(dim=1) <= 1 + 1e-9).all()) and bool(disk.contains(x).all())
     xb = disk.sample_boundary(50, generator=gen(), dtype=torch.float64)
     assert torch.allclose(xb.norm(dim=1), torch.ones(50, dtype=torch.float64), atol=1e-6)
+
+
+def test_sobol_points_of_a_deepxde_shape_are_fresh_distinct_and_finite_in_time():
+    """DeepXDE's own Sobol points were the same on every call, repeated inside CSG shapes and never ended for
+    n = 1 on a CSG difference; dlpde draws scrambled Sobol points of the bounding box and keeps those inside."""
+    import numpy as np
+    from dlpde.geometry import DeepXDEDomain
+    from dlpde.geometry.deepxde_adapter import import_deepxde
+    dde = import_deepxde()
+    g = torch.Generator().manual_seed(0)
+    rect = DeepXDEDomain(dde.geometry.Rectangle([-1, -1], [1, 1]))
+    a, b = (rect.sample_interior(256, generator=g, method="sobol") for _ in range(2))
+    assert not torch.equal(a, b)
+    holed = DeepXDEDomain(dde.geometry.CSGDifference(dde.geometry.Rectangle([-1, -1], [1, 1]),
+                                                     dde.geometry.Disk([0, 0], 0.5)))
+    x = holed.sample_interior(512, generator=g, method="sobol", dtype=torch.float64)
+    assert len(np.unique(x.numpy(), axis=0)) == 512 and bool((x.norm(dim=1) >= 0.5).all())
+    assert holed.sample_interior(1, generator=g, method="sobol").shape == (1, 2)

@@ -58,8 +58,29 @@ class DeepXDEDomain(Domain):
         np.random.seed(seed)  # deepxde samples through numpy's global generator
 
     def _interior(self, n, *, generator, method, device):
+        if method == "sobol":
+            return self._from_numpy(self._sobol_interior(n, generator), device)
         self._seed_numpy(generator)
-        return self._from_numpy(self.geom.random_points(n, random="Sobol" if method == "sobol" else "pseudo"), device)
+        return self._from_numpy(self.geom.random_points(n, random="pseudo"), device)
+
+    def _sobol_interior(self, n: int, generator) -> np.ndarray:
+        """Scrambled Sobol points of the bounding box (seeded from ``generator``), those inside the geometry kept
+        in sequence order. Not DeepXDE's own Sobol points: they are the same on every call (so resampling drew
+        nothing new), repeat inside CSG shapes, and for n = 1 on a CSG difference its loop never ended."""
+        gen_device = generator.device if generator is not None else "cpu"
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_device))
+        engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed)
+        lo, hi = self._lo.numpy(), self._hi.numpy()
+        parts, have = [], 0
+        for _ in range(1000):
+            pts = lo + (hi - lo) * engine.draw(max(2 * (n - have), 64), dtype=torch.float64).numpy()
+            inside = pts[self.geom.inside(pts)]
+            parts.append(inside)
+            have += len(inside)
+            if have >= n:
+                return np.concatenate(parts)[:n]
+        raise ValueError(f"{type(self.geom).__name__}: fewer than {n} of the bounding box's Sobol points fall inside "
+                         "(the geometry is a tiny part of its box); use sampling='pseudo'")
 
     def _boundary(self, n, *, generator, method, device):
         self._seed_numpy(generator)
