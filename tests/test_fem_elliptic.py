@@ -265,3 +265,18 @@ def test_mesh_deepxde_polygon_rectangle_disk_and_domain():
     assert np.allclose(np.linalg.norm(rim - [0.5, 0.0], axis=1), 1.0) and abs(disk.volume - np.pi) < 0.02
     with pytest.raises(ValueError, match="Polygon, Rectangle"):
         mesh_deepxde(dde.geometry.Ellipse([0.0, 0.0], 1.0, 0.5), 0.1)
+
+
+def test_an_elliptic_problem_on_a_shape_without_a_mesher_trains_without_a_reference():
+    """A CSG difference cannot be meshed: has_reference is False and the problem trains, reporting the relative
+    residual (it claimed a reference, and solve refused the whole problem when meshing failed)."""
+    import dlpde
+    from dlpde import Dirichlet
+    from dlpde.geometry import DeepXDEDomain
+    from dlpde.geometry.deepxde_adapter import import_deepxde
+    dde = import_deepxde()
+    holed = dde.geometry.CSGDifference(dde.geometry.Rectangle([-1, -1], [1, 1]), dde.geometry.Disk([0, 0], 0.5))
+    p = dlpde.Elliptic(DeepXDEDomain(holed), source=1.0, conditions=[Dirichlet(0.0)])
+    assert not p.has_reference
+    sol = dlpde.solve(p, "pinn", steps=3, batch=32, boundary_batch=16, width=8, depth=1, progress=False)
+    assert sol.status == "ok" and "relative_residual" in sol.metrics

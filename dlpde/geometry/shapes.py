@@ -170,25 +170,43 @@ def _mesh_disk(center: Sequence[float], radius: float, h: float) -> MeshDomain:
         return _triangles(gmsh, "disk", f"disk(center={[cx, cy]}, radius={radius:g}, h={h:g})")
 
 
+def can_mesh_deepxde(geometry: Any) -> bool:
+    """Whether ``mesh_deepxde`` meshes this DeepXDE geometry (or ``DeepXDEDomain``), without meshing it."""
+    from dlpde.geometry.deepxde_adapter import DeepXDEDomain
+
+    geom = geometry.geom if isinstance(geometry, DeepXDEDomain) else geometry
+    return type(geom).__module__.startswith("deepxde") and _deepxde_mesher(geom) is not None
+
+
+def _deepxde_mesher(geom: Any):
+    """h ↦ the mesh of a DeepXDE geometry ``mesh_deepxde`` supports, or None."""
+    from dlpde.geometry.deepxde_adapter import import_deepxde
+
+    shapes = import_deepxde().geometry
+    if isinstance(geom, shapes.Polygon):
+        return lambda h: mesh_polygon(geom.vertices, h)
+    if isinstance(geom, shapes.Triangle):
+        return lambda h: mesh_polygon([geom.x1, geom.x2, geom.x3], h)
+    if isinstance(geom, shapes.Hypercube) and geom.dim == 2:
+        (x0, y0), (x1, y1) = geom.xmin, geom.xmax
+        return lambda h: mesh_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], h)
+    if isinstance(geom, shapes.Disk):
+        return lambda h: _mesh_disk(geom.center, geom.radius, h)
+    return None
+
+
 def mesh_deepxde(geometry: Any, h: float) -> MeshDomain:
     """A triangle mesh (edge length about ``h``) of a DeepXDE 2-D geometry: ``deepxde.geometry.Polygon``,
     ``Rectangle`` (or a 2-D ``Hypercube``), ``Triangle`` or ``Disk``, or of a ``DeepXDEDomain`` wrapping one."""
-    from dlpde.geometry.deepxde_adapter import DeepXDEDomain, import_deepxde
+    from dlpde.geometry.deepxde_adapter import DeepXDEDomain
 
     geom = geometry.geom if isinstance(geometry, DeepXDEDomain) else geometry
     supported = "deepxde.geometry.Polygon, Rectangle (or a 2-D Hypercube), Triangle and Disk"
     if not type(geom).__module__.startswith("deepxde"):
         raise ValueError(f"mesh_deepxde needs a DeepXDE geometry ({supported}) or a DeepXDEDomain, got "
                          f"{type(geom).__name__}; for a polygon given by its vertices use mesh_polygon")
-    shapes = import_deepxde().geometry
-    if isinstance(geom, shapes.Polygon):
-        return mesh_polygon(geom.vertices, h)
-    if isinstance(geom, shapes.Triangle):
-        return mesh_polygon([geom.x1, geom.x2, geom.x3], h)
-    if isinstance(geom, shapes.Hypercube) and geom.dim == 2:
-        (x0, y0), (x1, y1) = geom.xmin, geom.xmax
-        return mesh_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], h)
-    if isinstance(geom, shapes.Disk):
-        return _mesh_disk(geom.center, geom.radius, h)
+    mesher = _deepxde_mesher(geom)
+    if mesher is not None:
+        return mesher(h)
     raise ValueError(f"mesh_deepxde cannot mesh a {type(geom).__name__} (dim {getattr(geom, 'dim', '?')}); it "
                      f"supports {supported}; for another 2-D shape give its boundary as a polygon to mesh_polygon")

@@ -136,7 +136,11 @@ class Elliptic(PDE):
 
     @property
     def has_reference(self) -> bool:
-        return self.has_exact or isinstance(self.space, (MeshDomain, DeepXDEDomain)) or (
+        """An exact solution, or a finite element one on a mesh, a 2-D box or a DeepXDE shape ``mesh_deepxde``
+        meshes (a CSG shape or a 3-D sphere has none: the problem trains without a reference)."""
+        from dlpde.geometry.shapes import can_mesh_deepxde
+        return self.has_exact or isinstance(self.space, MeshDomain) or (
+            isinstance(self.space, DeepXDEDomain) and can_mesh_deepxde(self.space)) or (
             isinstance(self.space, Box) and self.dim == 2)
 
     def evaluation_points(self, n: int, *, generator=None, dtype=torch.float64) -> Tensor:
