@@ -27,6 +27,7 @@ class Ball(Domain):
         if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
             raise ValueError(f"radius must be a positive finite number, got {radius!r}")
         self.center, self.radius, self.dim = c, float(radius), c.numel()
+        self._center_size = float(c.abs().max())  # the scale of a point's rounding near the sphere (contains)
 
     @classmethod
     def unit(cls, dim: int) -> "Ball":
@@ -80,7 +81,10 @@ class Ball(Domain):
 
     def contains(self, x):
         x = self._check_points(x)
-        return (x - self.center.to(x)).norm(dim=1) <= self.radius * (1 + 1e-12)
+        # closed, up to the rounding of x's precision (float32 boundary samples lie 1e-7 off the sphere)
+        eps = torch.finfo(x.dtype).eps if x.is_floating_point() else 0.0
+        tol = max(1e-12 * self.radius, 8 * eps * (self.radius + self._center_size))
+        return (x - self.center.to(x)).norm(dim=1) <= self.radius + tol
 
     def boundary_normal(self, x):
         x = self._check_points(x)

@@ -20,6 +20,7 @@ returns the normal of one of them.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -30,6 +31,8 @@ from dlpde.geometry.base import Domain
 from dlpde.geometry.sampling import uniform_cube
 
 Tensor = torch.Tensor
+
+log = logging.getLogger(__name__)
 
 _CELL_TYPES = {2: ("triangle", "triangle6", "triangle7"), 3: ("tetra", "tetra10")}
 _MESHIO_NAME = {2: "triangle", 3: "tetra"}
@@ -235,19 +238,30 @@ class MeshDomain(Domain):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kwargs: Any) -> "MeshDomain":
-        """Read any file meshio reads (``.msh``, ``.vtu``, ``.xdmf``, ...); keyword arguments go to ``meshio.read``."""
+        """Read any file meshio reads (``.msh``, ``.vtu``, ``.xdmf``, ...); keyword arguments go to ``meshio.read``.
+        meshio's console messages are logged, and its failures are a ValueError: some of its readers print an error
+        and call ``exit()`` (which ended the process), an empty .msh fails inside numpy."""
+        import contextlib
+        import io
+
         import meshio
 
+        path = os.fspath(path)
         if not os.path.exists(path):
-            raise ValueError(f"mesh file {os.fspath(path)!r} does not exist; check the path")
+            raise ValueError(f"mesh file {path!r} does not exist; check the path")
+        captured = io.StringIO()
         try:
-            mesh = meshio.read(path, **kwargs)
-        except SystemExit as e:  # some of meshio's readers call exit() on a file they cannot parse
-            raise ValueError(f"meshio cannot read {os.fspath(path)!r}; is it a complete mesh file?") from None
-        except (ValueError, IndexError, KeyError, OSError) as e:  # e.g. an empty .msh: numpy's concatenate of none
-            raise ValueError(f"meshio cannot read {os.fspath(path)!r} ({type(e).__name__}: {e}); is it a complete "
-                             "mesh file?") from None
-        return cls.from_meshio(mesh, source=os.fspath(path))
+            with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+                mesh = meshio.read(path, **kwargs)
+        except (SystemExit, meshio.ReadError, OSError, KeyError, IndexError, ValueError) as e:
+            said = " ".join(captured.getvalue().replace("Error:", "").split()) or str(e) or type(e).__name__
+            raise ValueError(f"cannot read the mesh file {path!r} ({said}); give a triangle or tetrahedron mesh in "
+                             "a format meshio reads (.msh, .vtu, .xdmf, ...)") from None
+        finally:
+            for line in captured.getvalue().splitlines():
+                if line.strip():
+                    log.info("meshio: %s", line.strip())
+        return cls.from_meshio(mesh, source=path)
 
     @classmethod
     def from_skfem(cls, mesh: Any) -> "MeshDomain":
@@ -368,9 +382,11 @@ class MeshDomain(Domain):
         return self.locator.locate(x.detach().cpu().double().numpy())
 
     def contains(self, x: Tensor) -> Tensor:
-        """Boolean mask (n,): the point lies in a cell (closed, up to a relative tolerance of 1e-10)."""
+        """Boolean mask (n,): the point lies in a cell (closed, up to a relative tolerance of 1e-10, or of the
+        rounding of x's precision: float32 boundary samples lie about 1e-7 off their facets)."""
         x = self._check_points(x)
-        cell, _ = self.locator.locate(x.detach().cpu().double().numpy())
+        tol = max(1e-10, 8 * torch.finfo(x.dtype).eps) if x.is_floating_point() else 1e-10
+        cell, _ = self.locator.locate(x.detach().cpu().double().numpy(), tol=tol)
         return torch.as_tensor(cell >= 0, device=x.device)
 
     def nearest_boundary_facet(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
