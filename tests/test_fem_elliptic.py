@@ -280,3 +280,23 @@ def test_an_elliptic_problem_on_a_shape_without_a_mesher_trains_without_a_refere
     assert not p.has_reference
     sol = dlpde.solve(p, "pinn", steps=3, batch=32, boundary_batch=16, width=8, depth=1, progress=False)
     assert sol.status == "ok" and "relative_residual" in sol.metrics
+
+
+def test_two_conditions_on_one_part_of_the_boundary_are_said(caplog):
+    """Dirichlet on the whole boundary beside Neumann on the right face: the finite element reference takes the
+    Neumann data there, the network's loss both; with data that disagree the errors would be measured against
+    another problem's solution, so a warning names the two conditions. Faces that only meet say nothing."""
+    import logging
+
+    import dlpde
+    from dlpde import Dirichlet, Neumann
+    from dlpde.geometry import Box
+    box = Box([0, 0], [1, 1])
+    with caplog.at_level(logging.WARNING):
+        dlpde.Elliptic(box, source=1.0, conditions=[Dirichlet(0.0), Neumann(1.0, on="right")])
+    assert "'dirichlet' and 'neumann_right' both hold on part of the boundary" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        dlpde.Elliptic(box, source=1.0, conditions=[Dirichlet(0.0, on="left"), Neumann(1.0, on="right"),
+                                                     Neumann(0.0, on="top"), Neumann(0.0, on="bottom")])
+    assert "both hold" not in caplog.text

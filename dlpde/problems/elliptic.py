@@ -67,6 +67,34 @@ class Elliptic(PDE):
         self._mesh_size = mesh_size
         self._fem = None
         self._fem_info: dict = {}
+        self._check_disjoint()
+
+    def _check_disjoint(self, n: int = 4096) -> None:
+        """Warn of two conditions on one part of the boundary: the finite element reference takes the later one
+        there, the network's loss both. With data that agree there (Dirichlet with the exact solution everywhere,
+        Neumann data of the same solution on a face) both are right; with data that disagree (u = 0 and ∂u/∂n = 1
+        on one face) the errors would be measured against another problem's solution, so it is said once, here.
+        Checked on ``n`` boundary samples; faces that meet only at an edge or corner do not count."""
+        conds = self.conditions()
+        if len(conds) < 2:
+            return
+        x = self.space.sample_boundary(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        masks = []
+        for c in conds:
+            if c.on is None:
+                masks.append(torch.ones(len(x), dtype=torch.bool))
+            else:
+                pred = c.on if callable(c.on) else _face_predicate(c)
+                masks.append(torch.as_tensor(pred(x)).reshape(-1).bool())
+        for i in range(len(conds)):
+            for j in range(i + 1, len(conds)):
+                both = masks[i] & masks[j]
+                if bool(both.any()):
+                    at = [round(v, 4) for v in x[both][0].tolist()]
+                    log.warning("%s: the conditions %r and %r both hold on part of the boundary (e.g. at %s): the "
+                                "finite element reference takes the later one there, the network's loss both; "
+                                "unless their data agree there, give each part one condition (on=...)",
+                                self.case, conds[i].name, conds[j].name, at)
 
     def _equation(self, x: Tensor, u) -> Tensor:
         """−a Δu − ∇a·∇u + c u − f (∇a by autograd where a is a function)."""
