@@ -115,3 +115,18 @@ def test_a_closed_domain_contains_its_own_float32_boundary_samples():
     assert not bool(ball.contains(torch.tensor([[0.1, 0.2, 0.3 + 0.7 * (1 + 1e-5)]])).any())
     annulus = MeshDomain.from_meshio(disk_with_hole_mesh(0.1))
     assert bool(annulus.contains(annulus.sample_boundary(4000, generator=g)).all())
+
+
+def test_sampling_a_deepxde_shape_leaves_numpys_global_random_state_alone():
+    import numpy as np
+    from dlpde.geometry import DeepXDEDomain
+    from dlpde.geometry.deepxde_adapter import import_deepxde
+    disk = DeepXDEDomain(import_deepxde().geometry.Disk([0, 0], 1.0))
+    np.random.seed(5)
+    expected = np.random.random(3)
+    np.random.seed(5)
+    g = torch.Generator().manual_seed(0)
+    a = disk.sample_interior(10, generator=g)
+    disk.sample_boundary(10, generator=g)
+    assert np.array_equal(np.random.random(3), expected)
+    assert torch.equal(a, disk.sample_interior(10, generator=torch.Generator().manual_seed(0)))  # still seeded

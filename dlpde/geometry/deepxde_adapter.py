@@ -52,24 +52,31 @@ class DeepXDEDomain(Domain):
     def _from_numpy(self, a, device):
         return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(device)
 
-    def _seed_numpy(self, generator):
+    @staticmethod
+    def _seed(generator) -> int:
         gen_device = generator.device if generator is not None else "cpu"
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_device))
-        np.random.seed(seed)  # deepxde samples through numpy's global generator
+        return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_device))
+
+    def _seeded(self, generator, draw):
+        """``draw()`` with numpy's global generator (through which DeepXDE samples) seeded from ``generator``,
+        and the caller's numpy random state given back afterwards (no global side effect)."""
+        kept = np.random.get_state()
+        np.random.seed(self._seed(generator))
+        try:
+            return draw()
+        finally:
+            np.random.set_state(kept)
 
     def _interior(self, n, *, generator, method, device):
         if method == "sobol":
             return self._from_numpy(self._sobol_interior(n, generator), device)
-        self._seed_numpy(generator)
-        return self._from_numpy(self.geom.random_points(n, random="pseudo"), device)
+        return self._from_numpy(self._seeded(generator, lambda: self.geom.random_points(n, random="pseudo")), device)
 
     def _sobol_interior(self, n: int, generator) -> np.ndarray:
         """Scrambled Sobol points of the bounding box (seeded from ``generator``), those inside the geometry kept
         in sequence order. Not DeepXDE's own Sobol points: they are the same on every call (so resampling drew
         nothing new), repeat inside CSG shapes, and for n = 1 on a CSG difference its loop never ended."""
-        gen_device = generator.device if generator is not None else "cpu"
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=gen_device))
-        engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=seed)
+        engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=self._seed(generator))
         lo, hi = self._lo.numpy(), self._hi.numpy()
         parts, have = [], 0
         for _ in range(1000):
@@ -83,9 +90,9 @@ class DeepXDEDomain(Domain):
                          "(the geometry is a tiny part of its box); use sampling='pseudo'")
 
     def _boundary(self, n, *, generator, method, device):
-        self._seed_numpy(generator)
-        pts = self.geom.random_boundary_points(n, random="Sobol" if method == "sobol" else "pseudo")
-        return self._from_numpy(pts, device)
+        random = "Sobol" if method == "sobol" else "pseudo"
+        return self._from_numpy(self._seeded(generator, lambda: self.geom.random_boundary_points(n, random=random)),
+                                device)
 
     def contains(self, x):
         x = self._check_points(x)
