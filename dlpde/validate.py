@@ -84,7 +84,7 @@ def check_paths(out: Path, plot: Path | None, xdmf: Path | None, checkpoint: Pat
     name the same file."""
     from dlpde.io.atomic import check_writable
     from dlpde.io.hdf5 import check_output
-    from dlpde.io.xdmf import xdmf_path
+    from dlpde.io.xdmf import looks_like_xdmf, xdmf_path
 
     check_output(out, sidecar=sidecar)
     if plot is not None:
@@ -93,7 +93,7 @@ def check_paths(out: Path, plot: Path | None, xdmf: Path | None, checkpoint: Pat
             raise ValueError(f"{str(plot)!r} exists and is not a PNG image; choose another --plot file or remove it")
     if xdmf is not None:
         check_writable(xdmf, overwrite=True)
-        if xdmf.exists() and b"Xdmf" not in xdmf.read_bytes()[:400]:
+        if xdmf.exists() and not looks_like_xdmf(xdmf):
             raise ValueError(f"{str(xdmf)!r} exists and is not an XDMF file; choose another --out or remove it")
     written = [p.resolve() for p in (out, plot, xdmf, xdmf_path(out) if sidecar else None, checkpoint)
                if p is not None]

@@ -212,7 +212,7 @@ MUTATIONS = [
              "        if A_t.requires_grad:\n            return self._trace_by_entries(A_t)\n", "",
              ("tests/test_fields.py::test_trace_of_a_trained_matrix_has_the_gradient_of_the_plain_expression",),
              "trace(A) of a trained A through eigh (NaN gradient at repeated eigenvalues, e.g. D·I)"),
-    Mutation("sidecar-not-checked", "dlpde/io/hdf5.py", "    if sidecar:\n        check_sidecar(path, overwrite=True)\n",
+    Mutation("sidecar-not-checked", "dlpde/io/hdf5.py", "    if sidecar:\n        check_sidecar(path, overwrite=overwrite, beside_result=earlier)\n",
              "", ("tests/test_io.py::test_the_xdmf_file_beside_a_result_never_replaces_a_users_file",),
              "the XDMF file beside a result replaces whatever has its name (a user's file, a checkpoint)"),
     Mutation("bsde-generator-sees-a-late-time", "dlpde/solvers/bsde.py",

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from dlpde.io.atomic import atomic_path, check_writable
-from dlpde.io.xdmf import grid_fields, write_xdmf, written_by_dlpde, xdmf_path
+from dlpde.io.xdmf import grid_fields, looks_like_xdmf, write_xdmf, written_by_dlpde, xdmf_path
 
 log = logging.getLogger(__name__)
 FORMAT = "dlpde-solution"
@@ -54,12 +54,7 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
     from dlpde.version import __version__
 
     sidecar = xdmf and writes_grid(solution.problem)
-    if overwrite:
-        path = check_output(path, sidecar=sidecar)
-    else:
-        path = _check_name(check_writable(path, overwrite=False))
-        if sidecar:
-            check_sidecar(path, overwrite=False)
+    path = check_output(path, sidecar=sidecar, overwrite=overwrite)
     grid = grid_fields(solution, GRID_POINTS[solution.dim]) if sidecar else None
     replaces_grid = overwrite and _has_grid(path)  # an earlier result with a grid (and so an XDMF file) is replaced
     with atomic_path(path, overwrite=overwrite) as tmp:
@@ -108,12 +103,13 @@ def save_solution(solution, path, *, overwrite: bool = True, xdmf: bool = True) 
                 for k, v in data.items():
                     _dataset(g, k, v)
         seal(tmp, FORMAT, FORMAT_VERSION)
+    side = xdmf_path(path)
     if grid is not None:
         points, cells, data = grid
-        write_xdmf(xdmf_path(path), points, cells, data, overwrite=True, mark=True)
-    elif replaces_grid and written_by_dlpde(xdmf_path(path)):  # the XDMF file of the result just replaced
-        xdmf_path(path).unlink()
-        log.info("removed %s, the XDMF file of the result %s replaced", xdmf_path(path), path)
+        write_xdmf(side, points, cells, data, overwrite=True, mark=True)
+    elif replaces_grid and written_by_dlpde(side):  # the XDMF file of the result just replaced
+        side.unlink()
+        log.info("removed %s, the XDMF file of the result %s replaced", side, path)
     log.info("saved %s", path)
     return str(path)
 
@@ -137,19 +133,21 @@ def _dataset(group, name: str, data) -> None:
         group.create_dataset(name, data=data)
 
 
-def check_output(path, *, sidecar: bool = False) -> Path:
+def check_output(path, *, sidecar: bool = False, overwrite: bool = True) -> Path:
     """Refuse an output path that is a directory, lies in a missing or unwritable folder, or would replace a
-    file that is not a dlpde solution (an earlier result may be replaced; anything else is left alone); with
-    ``sidecar`` (a steady 2-D/3-D result, ``writes_grid``) the same for its XDMF file (``check_sidecar``)."""
-    path = _check_name(check_writable(path, overwrite=True))
-    if path.exists():
+    file that is not a dlpde solution (an earlier result may be replaced; anything else is left alone; with
+    ``overwrite=False`` nothing is); with ``sidecar`` (a steady 2-D/3-D result, ``writes_grid``) the same for its
+    XDMF file (``check_sidecar``)."""
+    path = _check_name(check_writable(path, overwrite=overwrite))
+    earlier = path.exists()
+    if earlier:
         try:
             read_attrs(path)
         except ValueError as e:
             raise ValueError(f"{str(path)!r} exists and is not a dlpde result this version may replace ({e}); "
                              "choose another output file or remove it") from None
     if sidecar:
-        check_sidecar(path, overwrite=True)
+        check_sidecar(path, overwrite=overwrite, beside_result=earlier)
     return path
 
 
@@ -160,20 +158,14 @@ def _check_name(path: Path) -> Path:
     return path
 
 
-def check_sidecar(path: Path, *, overwrite: bool) -> Path:
+def check_sidecar(path: Path, *, overwrite: bool, beside_result: bool) -> Path:
     """The XDMF file beside result ``path`` may be written: its folder is writable, and an existing file is one
     dlpde wrote (``written_by_dlpde``, or, from before dlpde marked its files, an XDMF file beside an earlier
-    dlpde result), never a file of the user's."""
+    dlpde result: ``beside_result``, which the caller has checked), never a file of the user's."""
     side = check_writable(xdmf_path(path), overwrite=overwrite)
-    if side.exists() and not written_by_dlpde(side):
-        try:
-            head = side.read_bytes()[:400]
-            earlier = b"Xdmf" in head and path.exists() and bool(read_attrs(path))
-        except (OSError, ValueError):
-            earlier = False
-        if not earlier:
-            raise ValueError(f"{str(side)!r} exists and is not the XDMF file dlpde wrote beside an earlier result; "
-                             "choose another output name or remove it")
+    if side.exists() and not written_by_dlpde(side) and not (beside_result and looks_like_xdmf(side)):
+        raise ValueError(f"{str(side)!r} exists and is not the XDMF file dlpde wrote beside an earlier result; "
+                         "choose another output name or remove it")
     return side
 
 

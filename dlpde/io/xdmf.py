@@ -33,6 +33,15 @@ def write_xdmf(path, points: np.ndarray, cells: list[tuple[str, np.ndarray]], po
     return str(path)
 
 
+def looks_like_xdmf(path) -> bool:
+    """Whether the file at ``path`` begins like an XDMF file (the word Xdmf in its first 400 bytes)."""
+    try:
+        with open(path, "rb") as f:
+            return b"Xdmf" in f.read(400)
+    except OSError:
+        return False
+
+
 def written_by_dlpde(path) -> bool:
     """Whether the file at ``path`` is an XDMF file that dlpde wrote beside a result (``MARK`` near its start)."""
     try:
