@@ -294,7 +294,6 @@ class Field:
         ident = tuple(A_t.reshape(-1).tolist()) if A_t.ndim == 2 else ("call", next(_CALLS))
         return ev.second(_TraceKey(("trace", ident, lambda: _trace_directions(A_t, D))))[:, self.component]
 
-
     def _trace_by_entries(self, A: Tensor) -> Tensor:
         """Tr(A Hess u) = Σ_i A_ii ∂²_ii u + 2 Σ_{i<j} A_ij ∂²_ij u for an A that depends on trained quantities (an
         unknown coefficient k["D"]·I, or a function of u such as (1 + u²) I): linear in A, so the gradient with

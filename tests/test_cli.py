@@ -89,37 +89,37 @@ def test_an_unknown_case_does_not_load_the_compiler():
     """Start-up (issue 17): `dlpde solve no-such-case` needs torch (the case registry) but not torch's compiler:
     ``torch._dynamo`` adds 1.7 s to the answer, and a decorator applied at import time (``torch.compiler.disable``
     in ``dlpde.nn.constraints``) once loaded it for every command."""
-    import subprocess
-    import sys
-    code = ("import sys, contextlib, io\n"
-            "from dlpde.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-            "    assert main(['solve', 'no-such-case']) == 2\n"
-            "import dlpde.api, dlpde.nn, dlpde.solvers\n"
-            "assert 'torch' in sys.modules\n"
-            "assert 'torch._dynamo' not in sys.modules, 'the library loaded torch._dynamo at import time'\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    _in_a_fresh_python("import sys, contextlib, io\n"
+                       "from dlpde.cli import main\n"
+                       "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+                       "    assert main(['solve', 'no-such-case']) == 2\n"
+                       "import dlpde.api, dlpde.nn, dlpde.solvers\n"
+                       "assert 'torch' in sys.modules\n"
+                       "assert 'torch._dynamo' not in sys.modules, 'the library loaded torch._dynamo at import time'\n")
 
 
 def test_import_help_and_bad_input_do_not_load_torch():
     """Start-up (issue 17): `import dlpde`, `dlpde --help` and a mistyped command answer without importing torch
     (about 0.1 s instead of the 1.5–3 s torch's import takes here)."""
+    _in_a_fresh_python("import sys, contextlib, io\n"
+                       "import dlpde\n"
+                       "assert 'torch' not in sys.modules, 'import dlpde loaded torch'\n"
+                       "from dlpde.cli import main\n"
+                       "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+                       "    try:\n"
+                       "        main(['--help'])\n"
+                       "    except SystemExit:\n"
+                       "        pass\n"
+                       "    assert main(['slove', 'poisson-2d']) == 2\n"
+                       "    assert main(['solve', 'poisson-2d', '--steps', '-3']) == 2\n"
+                       "assert 'torch' not in sys.modules, 'the CLI loaded torch before it needed it'\n"
+                       "assert callable(dlpde.solve) and 'torch' in sys.modules\n")
+
+
+def _in_a_fresh_python(code: str) -> None:
+    """Run ``code`` in a new interpreter (nothing imported yet) and fail with its stderr if it fails."""
     import subprocess
     import sys
-    code = ("import sys, contextlib, io\n"
-            "import dlpde\n"
-            "assert 'torch' not in sys.modules, 'import dlpde loaded torch'\n"
-            "from dlpde.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-            "    try:\n"
-            "        main(['--help'])\n"
-            "    except SystemExit:\n"
-            "        pass\n"
-            "    assert main(['slove', 'poisson-2d']) == 2\n"
-            "    assert main(['solve', 'poisson-2d', '--steps', '-3']) == 2\n"
-            "assert 'torch' not in sys.modules, 'the CLI loaded torch before it needed it'\n"
-            "assert callable(dlpde.solve) and 'torch' in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 

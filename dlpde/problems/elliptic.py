@@ -79,13 +79,8 @@ class Elliptic(PDE):
         if len(conds) < 2:
             return
         x = self.space.sample_boundary(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        masks = []
-        for c in conds:
-            if c.on is None:
-                masks.append(torch.ones(len(x), dtype=torch.bool))
-            else:
-                pred = c.on if callable(c.on) else _face_predicate(c)
-                masks.append(torch.as_tensor(pred(x)).reshape(-1).bool())
+        masks = [torch.ones(len(x), dtype=torch.bool) if c.on is None
+                 else torch.as_tensor(_where(c)(x)).reshape(-1).bool() for c in conds]
         for i in range(len(conds)):
             for j in range(i + 1, len(conds)):
                 both = masks[i] & masks[j]
@@ -141,8 +136,7 @@ class Elliptic(PDE):
         for c in self.conditions():
             where = None
             if c.on is not None:
-                pred = c.on if callable(c.on) else _face_predicate(c)
-                where = (lambda p: lambda X: p(torch.as_tensor(X, dtype=torch.float64)).numpy())(pred)
+                where = (lambda p: lambda X: p(torch.as_tensor(X, dtype=torch.float64)).numpy())(_where(c))
             # the finite element form takes a ∂u/∂n: scale the PDE's ∂u/∂n data by a
             if isinstance(c, Dirichlet):
                 parts.append(BoundaryPart("dirichlet", _numpy(c.value), where))
@@ -208,6 +202,12 @@ def _times(a: Coefficient, v: Coefficient) -> Coefficient:
     if not callable(a) and not callable(v):
         return float(a) * float(v)
     return lambda x: _torch_values(a, x) * _torch_values(v, x)
+
+
+def _where(c: PDECondition) -> Callable[[Tensor], Tensor]:
+    """The part of the boundary a condition with ``on`` holds on, as a predicate on points: the user's, or a box
+    face's (``_face_predicate``)."""
+    return c.on if callable(c.on) else _face_predicate(c)
 
 
 def _face_predicate(c: PDECondition) -> Callable[[Tensor], Tensor]:

@@ -227,11 +227,6 @@ def poisson_3d() -> MeshPoisson:
     return MeshPoisson(domain, source, exact, exact=exact, case="poisson-3d", reference_key=("poisson-3d",))
 
 
-def read_mesh(path: str) -> MeshDomain:
-    """``MeshDomain.from_file``: meshio's messages logged, its failures a ValueError."""
-    return MeshDomain.from_file(path)
-
-
 def poisson_mesh(mesh: str | None = None) -> MeshPoisson:
     """−Δu = 1, u = 0 on the mesh in the file ``mesh`` (any format meshio reads), or on the built-in annulus
     0.3 < |x| < 1 (``disk_with_hole_mesh(0.1)``) when no file is given."""
@@ -245,7 +240,7 @@ def poisson_mesh(mesh: str | None = None) -> MeshPoisson:
         if not isinstance(mesh, (str, os.PathLike)):
             raise TypeError(f"mesh must be the path of a mesh file (str), got {type(mesh).__name__}")
         path = os.path.abspath(os.fspath(mesh))
-        domain = read_mesh(path)
+        domain = MeshDomain.from_file(path)  # meshio's messages logged, its failures a ValueError
         key = _file_key(path)
     return MeshPoisson(domain, _ones, _zeros, case="poisson-mesh", params={"mesh": path}, reference_key=key)
 
